@@ -1,0 +1,1 @@
+"""Backstop: cloud-to-cloud backup and recovery for SaaS data."""

@@ -1,0 +1,31 @@
+"""Hooks into django-allauth: a sign-up opens a customer account with a 14-day trial."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from allauth.account.adapter import DefaultAccountAdapter
+from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from django.db import transaction
+from django.http import HttpRequest
+
+from backstop.accounts.models import User
+from backstop.regions import DEFAULT_REGION
+from backstop.tenancy.services import open_customer_account
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    def save_user(self, request: HttpRequest, user: Any, form: Any, commit: bool = True) -> User:
+        with transaction.atomic():
+            saved: User = super().save_user(request, user, form, commit=True)
+            open_customer_account(owner=saved, region=form.cleaned_data.get("region", DEFAULT_REGION))
+        return saved
+
+
+class SocialAccountAdapter(DefaultSocialAccountAdapter):
+    def save_user(self, request: HttpRequest, sociallogin: Any, form: Any = None) -> User:
+        with transaction.atomic():
+            saved: User = super().save_user(request, sociallogin, form)
+            region = form.cleaned_data.get("region", DEFAULT_REGION) if form else DEFAULT_REGION
+            open_customer_account(owner=saved, region=region)
+        return saved

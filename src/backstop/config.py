@@ -1,0 +1,193 @@
+"""Typed configuration read from the environment.
+
+Every knob an operator sets lives here, parsed once and failing loudly with the variable's name
+when a value is wrong. `<NAME>_FILE` may replace any secret (`BACKSTOP_MASTER_KEY_FILE=...`).
+Knobs that support staff change per tenant (retention, frequency) live in the database instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from backstop.regions import REGIONS
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+def _raw(env: Mapping[str, str], name: str) -> str | None:
+    file_var = f"{name}_FILE"
+    if env.get(file_var):
+        path = Path(env[file_var])
+        try:
+            return path.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"{file_var}: cannot read {path}: {exc.strerror}") from exc
+    value = env.get(name)
+    return value if value not in (None, "") else None
+
+
+def env_str(env: Mapping[str, str], name: str, default: str) -> str:
+    value = _raw(env, name)
+    return default if value is None else value
+
+
+def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = _raw(env, name)
+    if value is None:
+        return default
+    lowered = value.lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name}: expected true or false, got {value!r}")
+
+
+def env_int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    value = _raw(env, name)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a whole number, got {value!r}") from None
+    if number < minimum:
+        raise ConfigError(f"{name}: must be at least {minimum}, got {number}")
+    return number
+
+
+def env_list(env: Mapping[str, str], name: str, default: list[str]) -> list[str]:
+    value = _raw(env, name)
+    if value is None:
+        return default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _url(env: Mapping[str, str], name: str, default: str, schemes: set[str]) -> str:
+    value = env_str(env, name, default)
+    scheme = urlsplit(value).scheme
+    if scheme not in schemes:
+        allowed = ", ".join(sorted(schemes))
+        raise ConfigError(f"{name}: unsupported scheme {scheme!r} in {value!r} (use {allowed})")
+    return value
+
+
+def _key_file(path: Path, name: str, make: bool) -> bytes:
+    """Reads a base64 key file, creating it with mode 0600 on first run."""
+    if not path.exists():
+        if not make:
+            raise ConfigError(f"{name}: key file {path} does not exist")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
+    return _decode_key(path.read_text().strip(), name)
+
+
+def _decode_key(text: str, name: str) -> bytes:
+    try:
+        key = base64.b64decode(text, validate=True)
+    except ValueError:
+        raise ConfigError(f"{name}: not valid base64") from None
+    if len(key) != 32:
+        raise ConfigError(f"{name}: expected 32 bytes of key, got {len(key)}")
+    return key
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    data_dir: Path
+    debug: bool
+    secret_key: str
+    master_key: bytes = field(repr=False)
+    database_url: str
+    broker_url: str
+    cache_url: str | None
+    storage: dict[str, str]
+    email_url: str
+    default_from_email: str
+    base_url: str
+    allowed_hosts: list[str]
+    support_email: str
+    google_client_id: str | None
+    google_secret: str | None = field(repr=False)
+    microsoft_client_id: str | None
+    microsoft_secret: str | None = field(repr=False)
+    microsoft_tenant: str
+    worker_threads: int
+    scheduler_interval: int
+    log_level: str
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite:")
+
+
+def load(env: Mapping[str, str] | None = None) -> Config:
+    env = os.environ if env is None else env
+    data_dir = Path(env_str(env, "BACKSTOP_DATA_DIR", "./var")).expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+
+    master_text = _raw(env, "BACKSTOP_MASTER_KEY")
+    master_key = (
+        _decode_key(master_text, "BACKSTOP_MASTER_KEY")
+        if master_text
+        else _key_file(data_dir / "master.key", "BACKSTOP_MASTER_KEY", make=True)
+    )
+    secret_key = _raw(env, "BACKSTOP_SECRET_KEY")
+    if secret_key is None:
+        secret_key = base64.b64encode(
+            _key_file(data_dir / "secret.key", "BACKSTOP_SECRET_KEY", make=True)
+        ).decode()
+
+    storage = {}
+    for region in REGIONS:
+        var = f"BACKSTOP_STORAGE_{region.code.upper().replace('-', '_')}"
+        default = (data_dir / "storage" / region.code).as_uri()
+        storage[region.code] = _url(env, var, default, {"file", "s3", "az", "gs", "memory"})
+
+    log_level = env_str(env, "BACKSTOP_LOG_LEVEL", "INFO").upper()
+    if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ConfigError(f"BACKSTOP_LOG_LEVEL: expected DEBUG, INFO, WARNING or ERROR, got {log_level}")
+
+    return Config(
+        data_dir=data_dir,
+        debug=env_bool(env, "BACKSTOP_DEBUG", False),
+        secret_key=secret_key,
+        master_key=master_key,
+        database_url=_url(
+            env, "DATABASE_URL", f"sqlite:///{data_dir / 'backstop.db'}", {"sqlite", "postgres", "postgresql"}
+        ),
+        broker_url=_url(
+            env, "BACKSTOP_BROKER_URL", f"sqlite:///{data_dir / 'queue.db'}", {"sqlite", "redis", "rediss"}
+        ),
+        cache_url=(
+            _url(env, "BACKSTOP_CACHE_URL", "", {"redis", "rediss"})
+            if _raw(env, "BACKSTOP_CACHE_URL")
+            else None
+        ),
+        storage=storage,
+        email_url=_url(
+            env, "BACKSTOP_EMAIL_URL", (data_dir / "outbox").as_uri(), {"file", "smtp", "smtps", "console"}
+        ),
+        default_from_email=env_str(env, "BACKSTOP_FROM_EMAIL", "Backstop <no-reply@backstop.localhost>"),
+        base_url=_url(env, "BACKSTOP_BASE_URL", "http://127.0.0.1:8000", {"http", "https"}).rstrip("/"),
+        allowed_hosts=env_list(env, "BACKSTOP_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"]),
+        support_email=env_str(env, "BACKSTOP_SUPPORT_EMAIL", "support@backstop.localhost"),
+        google_client_id=_raw(env, "BACKSTOP_GOOGLE_CLIENT_ID"),
+        google_secret=_raw(env, "BACKSTOP_GOOGLE_SECRET"),
+        microsoft_client_id=_raw(env, "BACKSTOP_MICROSOFT_CLIENT_ID"),
+        microsoft_secret=_raw(env, "BACKSTOP_MICROSOFT_SECRET"),
+        microsoft_tenant=env_str(env, "BACKSTOP_MICROSOFT_TENANT", "organizations"),
+        worker_threads=env_int(env, "BACKSTOP_WORKER_THREADS", 4, minimum=1),
+        scheduler_interval=env_int(env, "BACKSTOP_SCHEDULER_INTERVAL", 60, minimum=1),
+        log_level=log_level,
+    )

@@ -1,0 +1,221 @@
+"""Django settings, all derived from `backstop.config` (the environment). Edit nothing here to
+configure an install: set the variables listed in `.env.example` instead."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import dj_database_url
+
+from backstop import config as _config
+
+CONFIG = _config.load()
+
+DEBUG = CONFIG.debug
+SECRET_KEY = CONFIG.secret_key
+ALLOWED_HOSTS = CONFIG.allowed_hosts
+CSRF_TRUSTED_ORIGINS = [CONFIG.base_url]
+BACKSTOP_BASE_URL = CONFIG.base_url
+BACKSTOP_SUPPORT_EMAIL = CONFIG.support_email
+BACKSTOP_MASTER_KEY = CONFIG.master_key
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.google",
+    "allauth.socialaccount.providers.microsoft",
+    "backstop.accounts",
+    "backstop.tenancy",
+    "backstop.web",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+]
+
+ROOT_URLCONF = "backstop.urls"
+WSGI_APPLICATION = "backstop.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "backstop.web.context.navigation",
+            ],
+        },
+    },
+]
+
+
+def _databases() -> dict[str, Any]:
+    db = dj_database_url.parse(CONFIG.database_url, conn_max_age=0 if CONFIG.uses_sqlite else 60)
+    if CONFIG.uses_sqlite:
+        # WAL lets the web process read while a worker writes; IMMEDIATE avoids lock upgrades
+        # failing half-way through a transaction.
+        db["OPTIONS"] = {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+        }
+    else:
+        db["CONN_HEALTH_CHECKS"] = True
+    db["TEST"] = {"NAME": None}
+    return {"default": db}
+
+
+DATABASES = _databases()
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+if CONFIG.cache_url:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CONFIG.cache_url}}
+else:
+    # Shared by the web process and the workers of one machine (rate limits, locks).
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(CONFIG.data_dir / "cache"),
+        }
+    }
+
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "home"
+
+# django-allauth: e-mail is the identity; activation by link is mandatory for password sign-ups.
+ACCOUNT_ADAPTER = "backstop.accounts.adapter.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "backstop.accounts.adapter.SocialAccountAdapter"
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_FORMS = {"signup": "backstop.accounts.forms.SignupForm"}
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS = 1  # links are valid 24 hours
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = False
+ACCOUNT_CONFIRM_EMAIL_ON_GET = False
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Backstop] "
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = urlsplit(CONFIG.base_url).scheme
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
+ACCOUNT_RATE_LIMITS = {
+    # Failed sign-ins: 5 per 5 minutes per address, 20 a minute per IP.
+    "login_failed": "20/m/ip,5/5m/key",
+    "signup": "20/m/ip",
+    "reset_password": "20/m/ip,5/m/key",
+    "confirm_email": "1/3m/key",
+}
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_AUTO_SIGNUP = False
+SOCIALACCOUNT_FORMS = {"signup": "backstop.accounts.forms.SocialSignupForm"}
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_PROVIDERS: dict[str, dict[str, Any]] = {}
+if CONFIG.google_client_id and CONFIG.google_secret:
+    SOCIALACCOUNT_PROVIDERS["google"] = {
+        "APPS": [{"client_id": CONFIG.google_client_id, "secret": CONFIG.google_secret}],
+        "SCOPE": ["profile", "email"],
+    }
+if CONFIG.microsoft_client_id and CONFIG.microsoft_secret:
+    SOCIALACCOUNT_PROVIDERS["microsoft"] = {
+        "APPS": [
+            {
+                "client_id": CONFIG.microsoft_client_id,
+                "secret": CONFIG.microsoft_secret,
+                "settings": {"tenant": CONFIG.microsoft_tenant},
+            }
+        ],
+    }
+
+
+def _mailer() -> dict[str, Any]:
+    url = urlsplit(CONFIG.email_url)
+    if url.scheme == "file":
+        return {"BACKEND": "backstop.mail.OutboxBackend", "OPTIONS": {"folder": unquote(url.path)}}
+    if url.scheme == "console":
+        return {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    query = parse_qs(url.query)
+    return {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": url.hostname or "localhost",
+            "port": url.port or (465 if url.scheme == "smtps" else 25),
+            "username": unquote(url.username or ""),
+            "password": unquote(url.password or ""),
+            "use_ssl": url.scheme == "smtps",
+            "use_tls": query.get("tls", ["0"])[0] in {"1", "true", "yes"},
+            "timeout": 30,
+        },
+    }
+
+
+MAILERS = {"default": _mailer()}
+DEFAULT_FROM_EMAIL = CONFIG.default_from_email
+SERVER_EMAIL = CONFIG.default_from_email
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = CONFIG.base_url.startswith("https:")
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_AGE = 12 * 3600
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = CONFIG.data_dir / "static"
+# WhiteNoise serves the apps' static folders directly: nothing to collect on an embedded install.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# The task queue (see backstop.queue).
+BACKSTOP_BROKER_URL = CONFIG.broker_url
+BACKSTOP_WORKER_THREADS = CONFIG.worker_threads
+BACKSTOP_SCHEDULER_INTERVAL = CONFIG.scheduler_interval
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": CONFIG.log_level},
+    "loggers": {"huey": {"level": "WARNING" if CONFIG.log_level == "INFO" else CONFIG.log_level}},
+}

@@ -1,0 +1,7 @@
+from django.urls import path
+
+from backstop.tenancy.views import partner
+
+urlpatterns = [
+    path("", partner.dashboard, name="partner_dashboard"),
+]

@@ -1,0 +1,141 @@
+"""The one place that decides which tenants' rows a user may reach.
+
+Modelled on NetBox's `RestrictedQuerySet.restrict(user, action)`: every view, and later every API
+endpoint, reads tenant data through `restrict`, never through a bare `.objects.all()`.
+
+A user has few memberships (usually one), so they are read once and turned into a filter; the
+database then does the rest, on SQLite and PostgreSQL alike (no JSON containment lookups).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import reduce
+from operator import or_
+from typing import TYPE_CHECKING, Any, Self
+
+from django.apps import apps
+from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.db.models import Q
+from django.http import Http404
+
+from backstop.tenancy import permissions as perms
+
+if TYPE_CHECKING:
+    from backstop.accounts.models import User
+    from backstop.tenancy.models import Account, Membership, Partner
+
+def _memberships(user: Any) -> list[Membership]:
+    if user is None or not user.is_authenticated or not user.is_active:
+        return []
+    membership_model = apps.get_model("tenancy", "Membership")
+    cache = getattr(user, "_membership_cache", None)
+    if cache is None:
+        cache = list(membership_model.objects.filter(user=user).select_related("account", "partner"))
+        user._membership_cache = cache
+    return cache
+
+
+def account_filter(user: User | AnonymousUser | None, action: str) -> Q | None:
+    """A filter on Account matching the accounts `user` may perform `action` on, or None."""
+    parts: list[Q] = []
+    for membership in _memberships(user):
+        if not membership.allows(action):
+            continue
+        if membership.account_id is not None:
+            parts.append(Q(pk=membership.account_id))
+        elif membership.all_accounts:
+            parts.append(Q(partner_id=membership.partner_id, partner_access=True))
+        else:
+            parts.append(
+                Q(
+                    partner_id=membership.partner_id,
+                    partner_access=True,
+                    partner_members=membership,
+                )
+            )
+    return reduce(or_, parts) if parts else None
+
+
+class AccountQuerySet(models.QuerySet["Account"]):
+    def restrict(self, user: User | AnonymousUser | None, action: str = perms.VIEW) -> Self:
+        condition = account_filter(user, action)
+        if condition is None:
+            return self.none()
+        # The filter may join accessible-account rows; distinct keeps one row per account.
+        return self.filter(condition).distinct()
+
+
+class PartnerQuerySet(models.QuerySet["Partner"]):
+    def restrict(self, user: User | AnonymousUser | None, action: str = perms.VIEW) -> Self:
+        ids = [
+            m.partner_id
+            for m in _memberships(user)
+            if m.partner_id is not None and m.allows(action)
+        ]
+        return self.filter(pk__in=ids) if ids else self.none()
+
+
+class TenantQuerySet(models.QuerySet[Any]):
+    """Base for every tenant-owned model: rows reach their tenant through `account`."""
+
+    tenant_field = "account"
+
+    def restrict(self, user: User | AnonymousUser | None, action: str = perms.VIEW) -> Self:
+        condition = account_filter(user, action)
+        if condition is None:
+            return self.none()
+        account_model = apps.get_model("tenancy", "Account")
+        allowed = account_model.objects.filter(condition).values("pk")
+        return self.filter(**{f"{self.tenant_field}__in": allowed})
+
+
+@dataclass(frozen=True, slots=True)
+class AccountAccess:
+    """What one user may do on one account: the memberships that reach it."""
+
+    account: Account
+    memberships: tuple[Membership, ...]
+
+    def can(self, action: str) -> bool:
+        return any(m.allows(action) for m in self.memberships)
+
+    def can_use_service(self, service: str) -> bool:
+        return any(m.allows_service(service) for m in self.memberships)
+
+    @property
+    def is_admin(self) -> bool:
+        return any(m.is_admin for m in self.memberships)
+
+    @property
+    def via_partner(self) -> Partner | None:
+        for membership in self.memberships:
+            if membership.account_id is None:
+                return membership.partner
+        return None
+
+
+def account_access(user: User | AnonymousUser | None, account: Account) -> AccountAccess | None:
+    """The user's access to `account`, or None when no membership reaches it."""
+    reaching = tuple(m for m in _memberships(user) if m.reaches(account))
+    return AccountAccess(account, reaching) if reaching else None
+
+
+def forget_memberships(user: Any) -> None:
+    """Drops the per-request membership cache after memberships changed."""
+    if hasattr(user, "_membership_cache"):
+        del user._membership_cache
+
+
+def get_account_access(user: User | AnonymousUser | None, account_id: int, action: str) -> AccountAccess:
+    """For views: 404 when the account is out of the user's reach, 403 when the role forbids."""
+    account_model = apps.get_model("tenancy", "Account")
+    account = account_model.objects.restrict(user, perms.VIEW).filter(pk=account_id).first()
+    access = account_access(user, account) if account is not None else None
+    if access is None:
+        raise Http404("No such account")
+    if not access.can(action):
+        raise PermissionDenied(f"Your role does not allow: {perms.label_of(action)}")
+    return access

@@ -1,0 +1,10 @@
+from django import template
+
+from backstop.tenancy import permissions as perms
+
+register = template.Library()
+
+
+@register.filter
+def operation_label(code: str) -> str:
+    return perms.label_of(code)

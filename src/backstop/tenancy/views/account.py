@@ -1,0 +1,135 @@
+"""Account pages: homepage, support, and settings (A-ACCOUNT)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.core import signing
+from django.core.exceptions import PermissionDenied
+from django.core.mail import send_mail
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from backstop.tenancy import permissions as perms
+from backstop.tenancy import services
+from backstop.tenancy.forms import AccountForm, RemoveAccountForm
+from backstop.tenancy.models import REMOVAL_GRACE
+from backstop.tenancy.scoping import AccountAccess
+from backstop.tenancy.views.decorators import account_view
+
+EMAIL_CHANGE_SALT = "backstop.account-email"
+EMAIL_CHANGE_MAX_AGE = 24 * 3600
+
+
+@account_view(perms.VIEW)
+def home(request: HttpRequest, access: AccountAccess) -> HttpResponse:
+    account = access.account
+    members = account.memberships.select_related("user").order_by("-role", "user__email")
+    return render(
+        request,
+        "tenancy/home.html",
+        {"access": access, "account": account, "members": members[:5], "member_count": members.count()},
+    )
+
+
+@account_view(perms.VIEW_SUPPORT)
+def support(request: HttpRequest, access: AccountAccess) -> HttpResponse:
+    return render(
+        request,
+        "tenancy/support.html",
+        {"access": access, "account": access.account, "support_email": settings.BACKSTOP_SUPPORT_EMAIL},
+    )
+
+
+@account_view(perms.VIEW_SETTINGS)
+def settings_page(request: HttpRequest, access: AccountAccess) -> HttpResponse:
+    account = access.account
+    form = AccountForm(instance=account)
+    if request.method == "POST":
+        if not access.can(perms.MANAGE_ACCOUNT):
+            raise PermissionDenied("Only administrators change account settings.")
+        old_email = account.email
+        form = AccountForm(request.POST, instance=account)
+        if form.is_valid():
+            new_email = form.cleaned_data["email"].lower()
+            account.email = old_email  # the new address waits for its confirmation
+            if new_email != old_email.lower():
+                account.pending_email = new_email
+                _send_email_change_link(request, access, new_email)
+                messages.info(request, f"We sent a confirmation link to {new_email}. It is valid for 24 hours.")
+            account.save(update_fields=["name", "email", "pending_email"])
+            messages.success(request, "Account settings saved.")
+            return redirect("account_settings", account_id=account.pk)
+    return render(
+        request,
+        "tenancy/settings_account.html",
+        {
+            "access": access,
+            "account": account,
+            "form": form,
+            "remove_form": RemoveAccountForm(),
+            "can_manage": access.can(perms.MANAGE_ACCOUNT),
+            "grace_days": REMOVAL_GRACE.days,
+            "tab": "account",
+        },
+    )
+
+
+def _send_email_change_link(request: HttpRequest, access: AccountAccess, new_email: str) -> None:
+    token = signing.dumps({"account": access.account.pk, "email": new_email}, salt=EMAIL_CHANGE_SALT)
+    url = request.build_absolute_uri(
+        reverse("account_email_confirm", kwargs={"account_id": access.account.pk, "token": token})
+    )
+    body = render_to_string(
+        "tenancy/email/account_email_change.txt", {"account": access.account, "url": url, "email": new_email}
+    )
+    send_mail("[Backstop] Confirm your account's new e-mail address", body, None, [new_email])
+
+
+@account_view(perms.MANAGE_ACCOUNT)
+def confirm_email(request: HttpRequest, access: AccountAccess, token: str) -> HttpResponse:
+    account = access.account
+    try:
+        data = signing.loads(token, salt=EMAIL_CHANGE_SALT, max_age=EMAIL_CHANGE_MAX_AGE)
+    except signing.SignatureExpired:
+        messages.error(request, "This confirmation link has expired. Save the new address again to get a new one.")
+        return redirect("account_settings", account_id=account.pk)
+    except signing.BadSignature:
+        messages.error(request, "This confirmation link is not valid.")
+        return redirect("account_settings", account_id=account.pk)
+    if data.get("account") != account.pk or data.get("email") != account.pending_email:
+        messages.error(request, "This confirmation link was already used or replaced by a newer one.")
+        return redirect("account_settings", account_id=account.pk)
+    account.email, account.pending_email = account.pending_email, ""
+    account.save(update_fields=["email", "pending_email"])
+    messages.success(request, f"The account e-mail is now {account.email}.")
+    return redirect("account_settings", account_id=account.pk)
+
+
+@require_POST
+@account_view(perms.MANAGE_ACCOUNT)
+def remove(request: HttpRequest, access: AccountAccess) -> HttpResponse:
+    form = RemoveAccountForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect("account_settings", account_id=access.account.pk)
+    services.request_removal(access.account, by=request.user)  # type: ignore[arg-type]
+    messages.warning(
+        request,
+        f"The account is scheduled for removal. Its data is kept for {REMOVAL_GRACE.days} days; "
+        "you can cancel the removal until then.",
+    )
+    return redirect("account_settings", account_id=access.account.pk)
+
+
+@require_POST
+@account_view(perms.MANAGE_ACCOUNT)
+def cancel_remove(request: HttpRequest, access: AccountAccess) -> HttpResponse:
+    services.cancel_removal(access.account)
+    messages.success(request, "The removal was cancelled. Nothing was deleted.")
+    return redirect("account_settings", account_id=access.account.pk)

@@ -1,0 +1,57 @@
+"""Every account and partner page goes through these: scoping first, then the role's permission."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, Concatenate
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+
+from backstop.tenancy import permissions as perms
+from backstop.tenancy.models import Membership, Partner
+from backstop.tenancy.scoping import AccountAccess, get_account_access
+
+AccountView = Callable[Concatenate[HttpRequest, AccountAccess, ...], HttpResponse]
+PartnerView = Callable[Concatenate[HttpRequest, Partner, Membership, ...], HttpResponse]
+
+
+def account_view(action: str) -> Callable[[AccountView], Callable[..., HttpResponse]]:
+    """Resolves `account_id` to the user's access (404 out of reach, 403 not allowed)."""
+
+    def decorate(view: AccountView) -> Callable[..., HttpResponse]:
+        @login_required
+        @wraps(view)
+        def wrapper(request: HttpRequest, account_id: int, *args: Any, **kwargs: Any) -> HttpResponse:
+            access = get_account_access(request.user, account_id, action)
+            request.account_access = access  # type: ignore[attr-defined]
+            request.session["account_id"] = access.account.pk
+            return view(request, access, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def partner_view(action: str) -> Callable[[PartnerView], Callable[..., HttpResponse]]:
+    def decorate(view: PartnerView) -> Callable[..., HttpResponse]:
+        @login_required
+        @wraps(view)
+        def wrapper(request: HttpRequest, partner_id: int, *args: Any, **kwargs: Any) -> HttpResponse:
+            membership = (
+                Membership.objects.filter(user=request.user, partner_id=partner_id)
+                .select_related("partner")
+                .first()
+            )
+            if membership is None or membership.partner is None:
+                raise Http404("No such partner")
+            if not membership.allows(action):
+                raise PermissionDenied(f"Your role does not allow: {perms.label_of(action)}")
+            request.partner_membership = membership  # type: ignore[attr-defined]
+            return view(request, membership.partner, membership, *args, **kwargs)
+
+        return wrapper
+
+    return decorate

@@ -1,0 +1,29 @@
+"""The partner portal's first page: the accounts a partner user may open (P-DASH grows here)."""
+
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from backstop.tenancy import permissions as perms
+from backstop.tenancy.models import Account, Membership, Partner
+from backstop.tenancy.views.decorators import partner_view
+
+PAGE_SIZE = 25
+
+
+@partner_view(perms.PARTNER_VIEW_DASHBOARD)
+def dashboard(request: HttpRequest, partner: Partner, membership: Membership) -> HttpResponse:
+    query = request.GET.get("q", "").strip()
+    accounts = Account.objects.restrict(request.user, perms.VIEW).filter(partner=partner).order_by("name")
+    if query:
+        accounts = accounts.filter(Q(name__icontains=query) | Q(email__icontains=query))
+    page = Paginator(accounts, PAGE_SIZE).get_page(request.GET.get("page"))
+    template = "tenancy/partials/partner_rows.html" if request.htmx else "tenancy/partner_dashboard.html"  # type: ignore[attr-defined]
+    return render(
+        request,
+        template,
+        {"partner": partner, "membership": membership, "page": page, "query": query},
+    )

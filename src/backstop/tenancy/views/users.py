@@ -1,0 +1,121 @@
+"""Settings > User management (A-USERS). Administrators only; enforced here, not only in menus."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from allauth.account.models import EmailAddress
+from backstop.tenancy import members
+from backstop.tenancy import permissions as perms
+from backstop.tenancy.forms import MembershipForm, NewUserForm
+from backstop.tenancy.models import Membership
+from backstop.tenancy.scoping import AccountAccess, forget_memberships
+from backstop.tenancy.views.decorators import account_view
+
+PAGE_SIZE = 25
+
+
+def _member(access: AccountAccess, membership_id: int) -> Membership:
+    # Looked up inside the account: another account's membership id is a 404.
+    return get_object_or_404(
+        Membership.objects.select_related("user", "account"), pk=membership_id, account=access.account
+    )
+
+
+@account_view(perms.MANAGE_USERS)
+def user_list(request: HttpRequest, access: AccountAccess) -> HttpResponse:
+    query = request.GET.get("q", "").strip()
+    rows = access.account.memberships.select_related("user").order_by("user__email")
+    if query:
+        rows = rows.filter(
+            Q(user__email__icontains=query) | Q(user__first_name__icontains=query) | Q(user__last_name__icontains=query)
+        )
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    verified = set(
+        EmailAddress.objects.filter(user__in=[m.user for m in page], verified=True).values_list("user_id", flat=True)
+    )
+    template = "tenancy/partials/user_rows.html" if request.htmx else "tenancy/settings_users.html"  # type: ignore[attr-defined]
+    return render(
+        request,
+        template,
+        {"access": access, "account": access.account, "page": page, "query": query, "verified": verified, "tab": "users"},
+    )
+
+
+def _form_context(access: AccountAccess, form: MembershipForm, **extra: object) -> dict[str, object]:
+    return {"access": access, "account": access.account, "form": form, "tab": "users", **extra}
+
+
+@account_view(perms.MANAGE_USERS)
+def user_new(request: HttpRequest, access: AccountAccess) -> HttpResponse:
+    form = NewUserForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        membership = members.add_member(
+            request,
+            access.account,
+            email=data["email"],
+            password=data["password"],
+            first_name=data["first_name"],
+            last_name=data["last_name"],
+            configure=form.apply,
+        )
+        messages.success(
+            request,
+            f"{membership.user.email} was added. They can sign in once they open the confirmation "
+            "link we e-mailed them (valid 24 hours).",
+        )
+        return redirect("account_users", account_id=access.account.pk)
+    return render(request, "tenancy/user_form.html", _form_context(access, form, is_new=True))
+
+
+@account_view(perms.MANAGE_USERS)
+def user_edit(request: HttpRequest, access: AccountAccess, membership_id: int) -> HttpResponse:
+    membership = _member(access, membership_id)
+    form = MembershipForm(request.POST or None, initial=MembershipForm.initial_for(membership))
+    if request.method == "POST" and form.is_valid():
+        try:
+            members.guard_last_admin(membership, form.cleaned_data["role"])
+        except members.MemberError as error:
+            form.add_error("role", str(error))
+        else:
+            form.apply(membership)
+            membership.save()
+            forget_memberships(request.user)
+            messages.success(request, f"Permissions of {membership.user.email} saved.")
+            return redirect("account_users", account_id=access.account.pk)
+    return render(request, "tenancy/user_form.html", _form_context(access, form, membership=membership))
+
+
+@account_view(perms.MANAGE_USERS)
+def user_remove(request: HttpRequest, access: AccountAccess, membership_id: int) -> HttpResponse:
+    membership = _member(access, membership_id)
+    if request.method == "POST":
+        try:
+            members.remove_member(membership)
+        except members.MemberError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, f"{membership.user.email} no longer has access to this account.")
+        return redirect("account_users", account_id=access.account.pk)
+    return render(
+        request,
+        "tenancy/user_remove.html",
+        {"access": access, "account": access.account, "membership": membership, "tab": "users"},
+    )
+
+
+@require_POST
+@account_view(perms.MANAGE_USERS)
+def user_resend(request: HttpRequest, access: AccountAccess, membership_id: int) -> HttpResponse:
+    membership = _member(access, membership_id)
+    if members.resend_confirmation(request, membership.user):
+        messages.success(request, f"A new confirmation link was sent to {membership.user.email}.")
+    else:
+        messages.info(request, f"{membership.user.email} has already confirmed their address.")
+    return redirect("account_users", account_id=access.account.pk)

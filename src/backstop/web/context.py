@@ -1,0 +1,66 @@
+"""Navigation for the base layout: which tenant is open and which menu entries the role allows.
+
+Entries appear only for pages that exist and that the role may open; the views enforce the same
+permissions on their own (a hidden menu entry is never the protection)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import reverse
+
+from backstop.tenancy import permissions as perms
+from backstop.tenancy.models import Account, Partner
+from backstop.tenancy.scoping import AccountAccess, account_access
+
+
+@dataclass(frozen=True, slots=True)
+class NavItem:
+    label: str
+    icon: str
+    url: str
+    section: str
+
+
+def _account_nav(access: AccountAccess) -> list[NavItem]:
+    pk = access.account.pk
+    items = [NavItem("Homepage", "house", reverse("account_home", args=[pk]), "home")]
+    if access.can(perms.VIEW_SETTINGS) or access.can(perms.MANAGE_USERS):
+        items.append(NavItem("Settings", "gear", reverse("account_settings", args=[pk]), "settings"))
+    if access.can(perms.VIEW_SUPPORT):
+        items.append(NavItem("Support", "life-preserver", reverse("account_support", args=[pk]), "support"))
+    return items
+
+
+def _partner_nav(partner: Partner) -> list[NavItem]:
+    return [NavItem("Dashboard", "speedometer2", reverse("partner_dashboard", args=[partner.pk]), "dashboard")]
+
+
+def navigation(request: HttpRequest) -> dict[str, Any]:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    access: AccountAccess | None = getattr(request, "account_access", None)
+    membership = getattr(request, "partner_membership", None)
+    if access is None and membership is None and request.session.get("account_id"):
+        account = Account.objects.restrict(user, perms.VIEW).filter(pk=request.session["account_id"]).first()
+        access = account_access(user, account) if account else None
+    partners = list(Partner.objects.restrict(user, perms.PARTNER_VIEW_DASHBOARD))
+    context: dict[str, Any] = {"nav_partners": partners}
+    if membership is not None:
+        context.update(nav_partner=membership.partner, nav_items=_partner_nav(membership.partner))
+    elif access is not None:
+        context.update(nav_access=access, nav_account=access.account, nav_items=_account_nav(access))
+        context["nav_back_to_partner"] = access.via_partner
+    section = ""
+    match = getattr(request, "resolver_match", None)
+    if match and match.url_name:
+        name = match.url_name
+        section = "settings" if "settings" in request.path or name.startswith("account_user") else name
+        section = {"account_home": "home", "account_support": "support", "partner_dashboard": "dashboard"}.get(
+            name, section
+        )
+    context["nav_section"] = section
+    return context

@@ -74,12 +74,20 @@ def personas(db: None) -> Personas:
 
 @pytest.fixture(autouse=True)
 def _isolated_settings(settings: object, tmp_path: Path) -> None:
-    """Each test gets its own outbox and a local-memory cache (rate limits start empty)."""
+    """Each test gets its own outbox and a local-memory cache (rate limits start empty), and a
+    fast password hasher (the real one is slow on purpose)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # type: ignore[attr-defined]
     settings.MAILERS = {  # type: ignore[attr-defined]
-        "default": {"BACKEND": "backstop.mail.OutboxBackend", "OPTIONS": {"folder": str(tmp_path / "outbox")}}
+        "default": {
+            "BACKEND": "backstop.mail.OutboxBackend",
+            "OPTIONS": {"folder": str(tmp_path / "outbox")},
+        }
     }
     settings.CACHES = {  # type: ignore[attr-defined]
-        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": str(tmp_path)}
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": str(tmp_path),
+        }
     }
 
 

@@ -29,7 +29,9 @@ class UserFactory(factory.django.DjangoModelFactory[User]):
     def verified(self, create: bool, extracted: Any, **kwargs: Any) -> None:
         """Users can sign in unless built with verified=False (allauth's mandatory verification)."""
         if create:
-            EmailAddress.objects.create(user=self, email=self.email, primary=True, verified=extracted is not False)
+            EmailAddress.objects.create(
+                user=self, email=self.email, primary=True, verified=extracted is not False
+            )
 
 
 class PartnerFactory(factory.django.DjangoModelFactory[Partner]):

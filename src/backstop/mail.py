@@ -16,8 +16,8 @@ from django.utils import timezone
 
 
 class OutboxBackend(BaseEmailBackend):
-    def __init__(self, folder: str, fail_silently: bool = False, **kwargs: Any) -> None:
-        super().__init__(fail_silently=fail_silently, **kwargs)
+    def __init__(self, *, folder: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.folder = Path(folder)
 
     def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
@@ -28,7 +28,7 @@ class OutboxBackend(BaseEmailBackend):
             final = self.folder / f"{stamp}-{uuid.uuid4().hex[:8]}.eml"
             partial = final.with_suffix(".tmp")
             # Write then rename, so a reader never sees half a message.
-            partial.write_bytes(message.message().as_bytes(linesep="\n"))
+            partial.write_bytes(message.message().as_bytes())
             os.replace(partial, final)
             sent += 1
         return sent

@@ -27,7 +27,10 @@ def test_permissions_narrow_what_custom_users_reach(personas: Personas) -> None:
 def test_partner_member_with_all_accounts_reaches_every_partner_account(personas: Personas) -> None:
     personas.pat_membership.all_accounts = True
     personas.pat_membership.save()
-    assert set(Account.objects.restrict(personas.pat).values_list("name", flat=True)) == {"Acme", "Globex"}
+    assert set(Account.objects.restrict(personas.pat).values_list("name", flat=True)) == {
+        "Acme",
+        "Globex",
+    }
 
 
 def test_removing_partner_access_hides_the_account_from_the_partner(personas: Personas) -> None:

@@ -11,7 +11,7 @@ from backstop.tenancy import permissions as perms
 from backstop.tenancy.models import Account, Membership
 
 
-class AccountForm(forms.ModelForm):  # type: ignore[type-arg]
+class AccountForm(forms.ModelForm):
     class Meta:
         model = Account
         fields = ("name", "email")
@@ -55,9 +55,9 @@ class MembershipForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        if data.get("role") == Membership.Role.CUSTOM:
-            if not data.get("all_services") and not data.get("services"):
-                self.add_error("services", "Choose at least one service, or tick All services.")
+        custom = data.get("role") == Membership.Role.CUSTOM
+        if custom and not data.get("all_services") and not data.get("services"):
+            self.add_error("services", "Choose at least one service, or tick All services.")
         return data
 
     def operations(self) -> list[str]:

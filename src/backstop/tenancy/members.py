@@ -41,9 +41,7 @@ def add_member(
 
 
 def admins_left(account: Account, without: Membership) -> int:
-    return (
-        account.memberships.filter(role=Membership.Role.ADMIN).exclude(pk=without.pk).count()
-    )
+    return account.memberships.filter(role=Membership.Role.ADMIN).exclude(pk=without.pk).count()
 
 
 def guard_last_admin(membership: Membership, new_role: str | None) -> None:

@@ -8,7 +8,7 @@ distributor. A `Membership` gives one user a role on one account or one partner.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import ClassVar
 
 from django.conf import settings
@@ -82,9 +82,7 @@ class Account(models.Model):
     partner_access = models.BooleanField(
         default=True, help_text="Off when support removed the partner's access to this account."
     )
-    region = models.CharField(
-        "data center", max_length=20, choices=REGION_CHOICES, default=DEFAULT_REGION
-    )
+    region = models.CharField("data center", max_length=20, choices=REGION_CHOICES, default=DEFAULT_REGION)
     trial_ends_on = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     removal_requested_at = models.DateTimeField(null=True, blank=True)
@@ -110,12 +108,12 @@ class Account(models.Model):
         return self.removal_requested_at is not None
 
     @property
-    def purge_after(self) -> timezone.datetime | None:
+    def purge_after(self) -> datetime | None:
         if self.removal_requested_at is None:
             return None
         return self.removal_requested_at + REMOVAL_GRACE
 
-    def trial_days_left(self, today: timezone.datetime | None = None) -> int | None:
+    def trial_days_left(self, today: datetime | None = None) -> int | None:
         if self.trial_ends_on is None:
             return None
         today_date = (today or timezone.now()).date()
@@ -129,9 +127,7 @@ class Membership(models.Model):
         ADMIN = "admin", "Administrator"
         CUSTOM = "custom", "Custom"
 
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
-    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     account = models.ForeignKey(
         Account, null=True, blank=True, on_delete=models.CASCADE, related_name="memberships"
     )
@@ -145,7 +141,8 @@ class Membership(models.Model):
     all_services = models.BooleanField(default=True)
     services = models.JSONField(default=list, blank=True, help_text="Service codes, if not all.")
     all_accounts = models.BooleanField(
-        default=True, help_text="Partner members: every account of the partner, or only those listed."
+        default=True,
+        help_text="Partner members: every account of the partner, or only those listed.",
     )
     accounts = models.ManyToManyField(
         Account, blank=True, related_name="partner_members", help_text="Accessible accounts."
@@ -163,10 +160,14 @@ class Membership(models.Model):
                 name="membership_one_tenant",
             ),
             models.UniqueConstraint(
-                fields=("user", "account"), condition=Q(account__isnull=False), name="one_role_per_account"
+                fields=("user", "account"),
+                condition=Q(account__isnull=False),
+                name="one_role_per_account",
             ),
             models.UniqueConstraint(
-                fields=("user", "partner"), condition=Q(partner__isnull=False), name="one_role_per_partner"
+                fields=("user", "partner"),
+                condition=Q(partner__isnull=False),
+                name="one_role_per_partner",
             ),
         )
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from backstop.accounts.models import User
     from backstop.tenancy.models import Account, Membership, Partner
 
+
 def _memberships(user: Any) -> list[Membership]:
     if user is None or not user.is_authenticated or not user.is_active:
         return []
@@ -70,11 +71,7 @@ class AccountQuerySet(models.QuerySet["Account"]):
 
 class PartnerQuerySet(models.QuerySet["Partner"]):
     def restrict(self, user: User | AnonymousUser | None, action: str = perms.VIEW) -> Self:
-        ids = [
-            m.partner_id
-            for m in _memberships(user)
-            if m.partner_id is not None and m.allows(action)
-        ]
+        ids = [m.partner_id for m in _memberships(user) if m.partner_id is not None and m.allows(action)]
         return self.filter(pk__in=ids) if ids else self.none()
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -49,7 +49,7 @@ def cancel_removal(account: Account) -> None:
     account.save(update_fields=["removal_requested_at", "removal_requested_by"])
 
 
-def purge_removed_accounts(now: timezone.datetime | None = None) -> list[int]:
+def purge_removed_accounts(now: datetime | None = None) -> list[int]:
     """Deletes accounts whose removal grace has passed, and users left with no membership.
 
     Backup data in the repository is purged by the engine's purge job once it exists; here the

@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,63 +15,248 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Partner',
+            name="Partner",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('kind', models.CharField(choices=[('distributor', 'Distributor'), ('reseller', 'Reseller'), ('direct', 'Direct partner')], default='direct', max_length=20)),
-                ('email', models.EmailField(max_length=254)),
-                ('region', models.CharField(choices=[('us-east', 'US East (N. Virginia)'), ('ca-central', 'Canada (Central)'), ('eu-ireland', 'EU (Ireland)'), ('eu-frankfurt', 'EU (Frankfurt)'), ('eu-paris', 'EU (Paris)'), ('uk-london', 'UK (London)'), ('ap-sydney', 'Australia (Sydney)'), ('ap-tokyo', 'Japan (Tokyo)')], default='us-east', max_length=20)),
-                ('address', models.CharField(blank=True, max_length=300)),
-                ('phone', models.CharField(blank=True, max_length=40)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('parent', models.ForeignKey(blank=True, help_text='The distributor a reseller buys through.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='resellers', to='tenancy.partner')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("distributor", "Distributor"),
+                            ("reseller", "Reseller"),
+                            ("direct", "Direct partner"),
+                        ],
+                        default="direct",
+                        max_length=20,
+                    ),
+                ),
+                ("email", models.EmailField(max_length=254)),
+                (
+                    "region",
+                    models.CharField(
+                        choices=[
+                            ("us-east", "US East (N. Virginia)"),
+                            ("ca-central", "Canada (Central)"),
+                            ("eu-ireland", "EU (Ireland)"),
+                            ("eu-frankfurt", "EU (Frankfurt)"),
+                            ("eu-paris", "EU (Paris)"),
+                            ("uk-london", "UK (London)"),
+                            ("ap-sydney", "Australia (Sydney)"),
+                            ("ap-tokyo", "Japan (Tokyo)"),
+                        ],
+                        default="us-east",
+                        max_length=20,
+                    ),
+                ),
+                ("address", models.CharField(blank=True, max_length=300)),
+                ("phone", models.CharField(blank=True, max_length=40)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The distributor a reseller buys through.",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="resellers",
+                        to="tenancy.partner",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('name',),
+                "ordering": ("name",),
             },
         ),
         migrations.CreateModel(
-            name='Account',
+            name="Account",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('email', models.EmailField(help_text='Where account notices are sent.', max_length=254)),
-                ('pending_email', models.EmailField(blank=True, help_text='A new e-mail address waiting for its confirmation link.', max_length=254)),
-                ('partner_access', models.BooleanField(default=True, help_text="Off when support removed the partner's access to this account.")),
-                ('region', models.CharField(choices=[('us-east', 'US East (N. Virginia)'), ('ca-central', 'Canada (Central)'), ('eu-ireland', 'EU (Ireland)'), ('eu-frankfurt', 'EU (Frankfurt)'), ('eu-paris', 'EU (Paris)'), ('uk-london', 'UK (London)'), ('ap-sydney', 'Australia (Sydney)'), ('ap-tokyo', 'Japan (Tokyo)')], default='us-east', max_length=20, verbose_name='data center')),
-                ('trial_ends_on', models.DateField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('removal_requested_at', models.DateTimeField(blank=True, null=True)),
-                ('removal_requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('partner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='accounts', to='tenancy.partner')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "email",
+                    models.EmailField(help_text="Where account notices are sent.", max_length=254),
+                ),
+                (
+                    "pending_email",
+                    models.EmailField(
+                        blank=True,
+                        help_text="A new e-mail address waiting for its confirmation link.",
+                        max_length=254,
+                    ),
+                ),
+                (
+                    "partner_access",
+                    models.BooleanField(
+                        default=True,
+                        help_text="Off when support removed the partner's access to this account.",
+                    ),
+                ),
+                (
+                    "region",
+                    models.CharField(
+                        choices=[
+                            ("us-east", "US East (N. Virginia)"),
+                            ("ca-central", "Canada (Central)"),
+                            ("eu-ireland", "EU (Ireland)"),
+                            ("eu-frankfurt", "EU (Frankfurt)"),
+                            ("eu-paris", "EU (Paris)"),
+                            ("uk-london", "UK (London)"),
+                            ("ap-sydney", "Australia (Sydney)"),
+                            ("ap-tokyo", "Japan (Tokyo)"),
+                        ],
+                        default="us-east",
+                        max_length=20,
+                        verbose_name="data center",
+                    ),
+                ),
+                ("trial_ends_on", models.DateField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("removal_requested_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "removal_requested_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "partner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="accounts",
+                        to="tenancy.partner",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('name',),
+                "ordering": ("name",),
             },
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('admin', 'Administrator'), ('custom', 'Custom')], default='custom', max_length=10)),
-                ('operations', models.JSONField(blank=True, default=list, help_text='Operation codes a custom member holds.')),
-                ('all_services', models.BooleanField(default=True)),
-                ('services', models.JSONField(blank=True, default=list, help_text='Service codes, if not all.')),
-                ('all_accounts', models.BooleanField(default=True, help_text='Partner members: every account of the partner, or only those listed.')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('account', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='tenancy.account')),
-                ('accounts', models.ManyToManyField(blank=True, help_text='Accessible accounts.', related_name='partner_members', to='tenancy.account')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL)),
-                ('partner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='tenancy.partner')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[("admin", "Administrator"), ("custom", "Custom")],
+                        default="custom",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "operations",
+                    models.JSONField(
+                        blank=True, default=list, help_text="Operation codes a custom member holds."
+                    ),
+                ),
+                ("all_services", models.BooleanField(default=True)),
+                (
+                    "services",
+                    models.JSONField(blank=True, default=list, help_text="Service codes, if not all."),
+                ),
+                (
+                    "all_accounts",
+                    models.BooleanField(
+                        default=True,
+                        help_text="Partner members: every account of the partner, or only those listed.",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to="tenancy.account",
+                    ),
+                ),
+                (
+                    "accounts",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Accessible accounts.",
+                        related_name="partner_members",
+                        to="tenancy.account",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "partner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to="tenancy.partner",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.CheckConstraint(condition=models.Q(models.Q(('account__isnull', False), ('partner__isnull', True)), models.Q(('account__isnull', True), ('partner__isnull', False)), _connector='OR'), name='membership_one_tenant'), models.UniqueConstraint(condition=models.Q(('account__isnull', False)), fields=('user', 'account'), name='one_role_per_account'), models.UniqueConstraint(condition=models.Q(('partner__isnull', False)), fields=('user', 'partner'), name='one_role_per_partner')],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("account__isnull", False), ("partner__isnull", True)),
+                            models.Q(("account__isnull", True), ("partner__isnull", False)),
+                            _connector="OR",
+                        ),
+                        name="membership_one_tenant",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("account__isnull", False)),
+                        fields=("user", "account"),
+                        name="one_role_per_account",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("partner__isnull", False)),
+                        fields=("user", "partner"),
+                        name="one_role_per_partner",
+                    ),
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='account',
-            index=models.Index(fields=['removal_requested_at'], name='account_removal_idx'),
+            model_name="account",
+            index=models.Index(fields=["removal_requested_at"], name="account_removal_idx"),
         ),
     ]

@@ -31,7 +31,12 @@ def home(request: HttpRequest, access: AccountAccess) -> HttpResponse:
     return render(
         request,
         "tenancy/home.html",
-        {"access": access, "account": account, "members": members[:5], "member_count": members.count()},
+        {
+            "access": access,
+            "account": account,
+            "members": members[:5],
+            "member_count": members.count(),
+        },
     )
 
 
@@ -40,7 +45,11 @@ def support(request: HttpRequest, access: AccountAccess) -> HttpResponse:
     return render(
         request,
         "tenancy/support.html",
-        {"access": access, "account": access.account, "support_email": settings.BACKSTOP_SUPPORT_EMAIL},
+        {
+            "access": access,
+            "account": access.account,
+            "support_email": settings.BACKSTOP_SUPPORT_EMAIL,
+        },
     )
 
 
@@ -59,7 +68,10 @@ def settings_page(request: HttpRequest, access: AccountAccess) -> HttpResponse:
             if new_email != old_email.lower():
                 account.pending_email = new_email
                 _send_email_change_link(request, access, new_email)
-                messages.info(request, f"We sent a confirmation link to {new_email}. It is valid for 24 hours.")
+                messages.info(
+                    request,
+                    f"We sent a confirmation link to {new_email}. It is valid for 24 hours.",
+                )
             account.save(update_fields=["name", "email", "pending_email"])
             messages.success(request, "Account settings saved.")
             return redirect("account_settings", account_id=account.pk)
@@ -84,7 +96,8 @@ def _send_email_change_link(request: HttpRequest, access: AccountAccess, new_ema
         reverse("account_email_confirm", kwargs={"account_id": access.account.pk, "token": token})
     )
     body = render_to_string(
-        "tenancy/email/account_email_change.txt", {"account": access.account, "url": url, "email": new_email}
+        "tenancy/email/account_email_change.txt",
+        {"account": access.account, "url": url, "email": new_email},
     )
     send_mail("[Backstop] Confirm your account's new e-mail address", body, None, [new_email])
 
@@ -95,7 +108,10 @@ def confirm_email(request: HttpRequest, access: AccountAccess, token: str) -> Ht
     try:
         data = signing.loads(token, salt=EMAIL_CHANGE_SALT, max_age=EMAIL_CHANGE_MAX_AGE)
     except signing.SignatureExpired:
-        messages.error(request, "This confirmation link has expired. Save the new address again to get a new one.")
+        messages.error(
+            request,
+            "This confirmation link has expired. Save the new address again to get a new one.",
+        )
         return redirect("account_settings", account_id=account.pk)
     except signing.BadSignature:
         messages.error(request, "This confirmation link is not valid.")
@@ -116,7 +132,7 @@ def remove(request: HttpRequest, access: AccountAccess) -> HttpResponse:
     if not form.is_valid():
         for errors in form.errors.values():
             for error in errors:
-                messages.error(request, error)
+                messages.error(request, str(error))
         return redirect("account_settings", account_id=access.account.pk)
     services.request_removal(access.account, by=request.user)  # type: ignore[arg-type]
     messages.warning(

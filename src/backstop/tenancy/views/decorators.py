@@ -18,6 +18,11 @@ AccountView = Callable[Concatenate[HttpRequest, AccountAccess, ...], HttpRespons
 PartnerView = Callable[Concatenate[HttpRequest, Partner, Membership, ...], HttpResponse]
 
 
+def is_htmx(request: HttpRequest) -> bool:
+    """True for an htmx request (django-htmx's middleware sets `request.htmx`)."""
+    return bool(getattr(request, "htmx", False))
+
+
 def account_view(action: str) -> Callable[[AccountView], Callable[..., HttpResponse]]:
     """Resolves `account_id` to the user's access (404 out of reach, 403 not allowed)."""
 
@@ -41,7 +46,7 @@ def partner_view(action: str) -> Callable[[PartnerView], Callable[..., HttpRespo
         @wraps(view)
         def wrapper(request: HttpRequest, partner_id: int, *args: Any, **kwargs: Any) -> HttpResponse:
             membership = (
-                Membership.objects.filter(user=request.user, partner_id=partner_id)
+                Membership.objects.filter(user_id=request.user.pk or 0, partner_id=partner_id)
                 .select_related("partner")
                 .first()
             )

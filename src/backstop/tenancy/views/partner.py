@@ -9,7 +9,7 @@ from django.shortcuts import render
 
 from backstop.tenancy import permissions as perms
 from backstop.tenancy.models import Account, Membership, Partner
-from backstop.tenancy.views.decorators import partner_view
+from backstop.tenancy.views.decorators import is_htmx, partner_view
 
 PAGE_SIZE = 25
 
@@ -21,9 +21,7 @@ def dashboard(request: HttpRequest, partner: Partner, membership: Membership) ->
     if query:
         accounts = accounts.filter(Q(name__icontains=query) | Q(email__icontains=query))
     page = Paginator(accounts, PAGE_SIZE).get_page(request.GET.get("page"))
-    template = "tenancy/partials/partner_rows.html" if request.htmx else "tenancy/partner_dashboard.html"  # type: ignore[attr-defined]
+    template = "tenancy/partials/partner_rows.html" if is_htmx(request) else "tenancy/partner_dashboard.html"
     return render(
-        request,
-        template,
-        {"partner": partner, "membership": membership, "page": page, "query": query},
+        request, template, {"partner": partner, "membership": membership, "page": page, "query": query}
     )

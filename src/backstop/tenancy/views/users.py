@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from allauth.account.models import EmailAddress
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Q
@@ -9,13 +10,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from allauth.account.models import EmailAddress
 from backstop.tenancy import members
 from backstop.tenancy import permissions as perms
 from backstop.tenancy.forms import MembershipForm, NewUserForm
 from backstop.tenancy.models import Membership
 from backstop.tenancy.scoping import AccountAccess, forget_memberships
-from backstop.tenancy.views.decorators import account_view
+from backstop.tenancy.views.decorators import account_view, is_htmx
 
 PAGE_SIZE = 25
 
@@ -23,7 +23,9 @@ PAGE_SIZE = 25
 def _member(access: AccountAccess, membership_id: int) -> Membership:
     # Looked up inside the account: another account's membership id is a 404.
     return get_object_or_404(
-        Membership.objects.select_related("user", "account"), pk=membership_id, account=access.account
+        Membership.objects.select_related("user", "account"),
+        pk=membership_id,
+        account=access.account,
     )
 
 
@@ -33,17 +35,28 @@ def user_list(request: HttpRequest, access: AccountAccess) -> HttpResponse:
     rows = access.account.memberships.select_related("user").order_by("user__email")
     if query:
         rows = rows.filter(
-            Q(user__email__icontains=query) | Q(user__first_name__icontains=query) | Q(user__last_name__icontains=query)
+            Q(user__email__icontains=query)
+            | Q(user__first_name__icontains=query)
+            | Q(user__last_name__icontains=query)
         )
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     verified = set(
-        EmailAddress.objects.filter(user__in=[m.user for m in page], verified=True).values_list("user_id", flat=True)
+        EmailAddress.objects.filter(user__in=[m.user for m in page], verified=True).values_list(
+            "user_id", flat=True
+        )
     )
-    template = "tenancy/partials/user_rows.html" if request.htmx else "tenancy/settings_users.html"  # type: ignore[attr-defined]
+    template = "tenancy/partials/user_rows.html" if is_htmx(request) else "tenancy/settings_users.html"
     return render(
         request,
         template,
-        {"access": access, "account": access.account, "page": page, "query": query, "verified": verified, "tab": "users"},
+        {
+            "access": access,
+            "account": access.account,
+            "page": page,
+            "query": query,
+            "verified": verified,
+            "tab": "users",
+        },
     )
 
 

@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    "backstop.web",  # above allauth: its templates override allauth's
     "allauth",
     "allauth.account",
     "allauth.socialaccount",
@@ -36,7 +37,6 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.microsoft",
     "backstop.accounts",
     "backstop.tenancy",
-    "backstop.web",
 ]
 
 MIDDLEWARE = [
@@ -50,6 +50,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "backstop.accounts.middleware.UnconfiguredProviderMiddleware",
 ]
 
 ROOT_URLCONF = "backstop.urls"

@@ -118,8 +118,14 @@ SERVICES: tuple[Service, ...] = (
 SERVICE_CODES = frozenset(service.code for service in SERVICES)
 
 
+ADMIN_ONLY: tuple[Operation, ...] = (
+    Operation(MANAGE_ACCOUNT, "Change account settings"),
+    Operation(MANAGE_USERS, "Manage users"),
+)
+
+
 def label_of(code: str) -> str:
-    for op in ACCOUNT_OPERATIONS + PARTNER_OPERATIONS:
+    for op in ACCOUNT_OPERATIONS + PARTNER_OPERATIONS + ADMIN_ONLY:
         if op.code == code:
             return op.label
     return code

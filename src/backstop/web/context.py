@@ -35,7 +35,14 @@ def _account_nav(access: AccountAccess) -> list[NavItem]:
 
 
 def _partner_nav(partner: Partner) -> list[NavItem]:
-    return [NavItem("Dashboard", "speedometer2", reverse("partner_dashboard", args=[partner.pk]), "dashboard")]
+    return [
+        NavItem(
+            "Dashboard",
+            "speedometer2",
+            reverse("partner_dashboard", args=[partner.pk]),
+            "dashboard",
+        )
+    ]
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
@@ -59,8 +66,11 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     if match and match.url_name:
         name = match.url_name
         section = "settings" if "settings" in request.path or name.startswith("account_user") else name
-        section = {"account_home": "home", "account_support": "support", "partner_dashboard": "dashboard"}.get(
-            name, section
-        )
+        section = {
+            "account_home": "home",
+            "account_support": "support",
+            "partner_dashboard": "dashboard",
+            "account_change_password": "settings",
+        }.get(name, section)
     context["nav_section"] = section
     return context

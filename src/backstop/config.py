@@ -164,10 +164,16 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         secret_key=secret_key,
         master_key=master_key,
         database_url=_url(
-            env, "DATABASE_URL", f"sqlite:///{data_dir / 'backstop.db'}", {"sqlite", "postgres", "postgresql"}
+            env,
+            "DATABASE_URL",
+            f"sqlite:///{data_dir / 'backstop.db'}",
+            {"sqlite", "postgres", "postgresql"},
         ),
         broker_url=_url(
-            env, "BACKSTOP_BROKER_URL", f"sqlite:///{data_dir / 'queue.db'}", {"sqlite", "redis", "rediss"}
+            env,
+            "BACKSTOP_BROKER_URL",
+            f"sqlite:///{data_dir / 'queue.db'}",
+            {"sqlite", "redis", "rediss"},
         ),
         cache_url=(
             _url(env, "BACKSTOP_CACHE_URL", "", {"redis", "rediss"})
@@ -176,7 +182,10 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         ),
         storage=storage,
         email_url=_url(
-            env, "BACKSTOP_EMAIL_URL", (data_dir / "outbox").as_uri(), {"file", "smtp", "smtps", "console"}
+            env,
+            "BACKSTOP_EMAIL_URL",
+            (data_dir / "outbox").as_uri(),
+            {"file", "smtp", "smtps", "console"},
         ),
         default_from_email=env_str(env, "BACKSTOP_FROM_EMAIL", "Backstop <no-reply@backstop.localhost>"),
         base_url=_url(env, "BACKSTOP_BASE_URL", "http://127.0.0.1:8000", {"http", "https"}).rstrip("/"),

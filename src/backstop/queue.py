@@ -37,4 +37,6 @@ def build_huey(url: str, name: str = "backstop", immediate: bool = False) -> Hue
     raise ValueError(f"Unsupported broker URL {url!r}")
 
 
-huey = build_huey(settings.BACKSTOP_BROKER_URL, immediate=getattr(settings, "BACKSTOP_QUEUE_IMMEDIATE", False))
+huey = build_huey(
+    settings.BACKSTOP_BROKER_URL, immediate=getattr(settings, "BACKSTOP_QUEUE_IMMEDIATE", False)
+)

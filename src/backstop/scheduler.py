@@ -36,7 +36,7 @@ def _enqueue(huey: Huey, task: Task, why: str) -> None:
         # is the record of work, and its sweeps find it again.
         log.exception("could not enqueue %s task %s", why, task.name)
     else:
-        log.info("enqueued %s task %s", why, task.name)
+        log.debug("enqueued %s task %s", why, task.name)
 
 
 def tick(huey: Huey, now: datetime, last_minute: datetime | None = None) -> datetime:

@@ -4,18 +4,17 @@ Screenshots go to test-artifacts/e2e/ at the repository root (gitignored)."""
 
 from __future__ import annotations
 
-import email
 import os
 import re
 from collections.abc import Callable
 from email.message import EmailMessage
-from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Page
+
+from tests.helpers import newest_link
 
 # Sync Playwright runs an event loop in the test thread; Django's ORM refuses that without this.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -60,30 +59,6 @@ def shoot(page: Page, request: pytest.FixtureRequest) -> Callable[[str], Path]:
     return take
 
 
-def _read_mail(outbox: Path, to: str) -> list[EmailMessage]:
-    """Messages for `to` in the outbox folder, oldest first."""
-    found = []
-    for path in sorted(outbox.glob("*.eml")):
-        message = email.message_from_bytes(path.read_bytes(), policy=default_policy)
-        assert isinstance(message, EmailMessage)
-        if to.lower() in str(message["To"]).lower():
-            found.append(message)
-    return found
-
-
-def _link_from_mail(outbox: Path, to: str, path_contains: str, base_url: str) -> tuple[str, EmailMessage]:
-    messages = _read_mail(outbox, to)
-    assert messages, f"no e-mail to {to} in {outbox}"
-    message = messages[-1]
-    body = message.get_body(preferencelist=("plain",))
-    assert body is not None
-    text = body.get_content()
-    links = [link for link in URL_RE.findall(text) if path_contains in link]
-    assert links, f"no link with {path_contains!r} in:\n{text}"
-    parts = urlsplit(links[0])
-    return base_url.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else ""), message
-
-
 MailLink = Callable[[str, str], tuple[str, EmailMessage]]
 
 
@@ -94,6 +69,7 @@ def mail_link(outbox: Path, live_server: Any) -> MailLink:
     The url is rebased on the live server, so the test does not depend on BACKSTOP_BASE_URL."""
 
     def find(to: str, path_contains: str) -> tuple[str, EmailMessage]:
-        return _link_from_mail(outbox, to, path_contains, live_server.url)
+        path, message = newest_link(outbox, to, path_contains)
+        return live_server.url + path, message
 
     return find

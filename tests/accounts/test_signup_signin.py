@@ -186,3 +186,21 @@ def test_change_password_needs_the_current_one(personas: object) -> None:
     assert good.status_code == 302
     alice.refresh_from_db()
     assert alice.check_password("new-secret-words-1")
+
+
+def test_expired_reset_link_is_refused(client: Client, outbox: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import datetime
+
+    from django.contrib.auth.tokens import PasswordResetTokenGenerator
+
+    user = UserFactory(email="gil@example.test")
+    client.post(reverse("account_reset_password"), {"email": "gil@example.test"})
+    link = last_link(outbox, "gil@example.test", "/auth/password/reset/key/")
+    later = datetime.now() + timedelta(days=4)  # reset links live 3 days (PASSWORD_RESET_TIMEOUT)
+    monkeypatch.setattr(PasswordResetTokenGenerator, "_now", lambda self: later)
+    page = client.get(link, follow=True)
+    new = {"password1": "fresh-lantern-river-8", "password2": "fresh-lantern-river-8"}
+    client.post(page.redirect_chain[-1][0] if page.redirect_chain else link, new)
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)
+    assert b"invalid" in page.content.lower() or b"expired" in page.content.lower()

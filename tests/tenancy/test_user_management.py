@@ -122,3 +122,15 @@ def test_removing_a_user_ends_their_access(personas: Personas) -> None:
     assert not Membership.objects.filter(pk=personas.bob_membership.pk).exists()
     assert not User.objects.filter(email="bob@acme.test").exists()  # he had no other membership
     assert not EmailAddress.objects.filter(email="bob@acme.test").exists()
+
+
+def test_the_list_says_how_each_user_signs_in(personas: Personas) -> None:
+    from allauth.socialaccount.models import SocialAccount
+
+    SocialAccount.objects.create(user=personas.bob, provider="google", uid="bob-google-id")
+    page = (
+        personas.client(personas.alice).get(reverse("account_users", args=[personas.a.pk])).content.decode()
+    )
+    rows = {row.split("</td>")[0].split(">")[-1]: row for row in page.split('data-testid="user-row"')[1:]}
+    assert "<td>Google</td>" in rows["bob@acme.test"]
+    assert "<td>E-mail</td>" in rows["alice@acme.test"]

@@ -6,5 +6,10 @@ register = template.Library()
 
 
 @register.filter
+def get_item(mapping: dict[object, object], key: object) -> object:
+    return mapping.get(key)
+
+
+@register.filter
 def operation_label(code: str) -> str:
     return perms.label_of(code)

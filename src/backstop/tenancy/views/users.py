@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from allauth.account.models import EmailAddress
+from allauth.socialaccount.models import SocialAccount
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Q
@@ -40,6 +41,13 @@ def user_list(request: HttpRequest, access: AccountAccess) -> HttpResponse:
             | Q(user__last_name__icontains=query)
         )
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    # "Google" / "Microsoft" for users who sign in through a provider, else e-mail and password.
+    sign_in_types = {
+        user_id: provider.title()
+        for user_id, provider in SocialAccount.objects.filter(user__in=[m.user for m in page]).values_list(
+            "user_id", "provider"
+        )
+    }
     verified = set(
         EmailAddress.objects.filter(user__in=[m.user for m in page], verified=True).values_list(
             "user_id", flat=True
@@ -55,6 +63,7 @@ def user_list(request: HttpRequest, access: AccountAccess) -> HttpResponse:
             "page": page,
             "query": query,
             "verified": verified,
+            "sign_in_types": sign_in_types,
             "tab": "users",
         },
     )

@@ -202,6 +202,8 @@ class Supervisor:
     def run(self, commands: dict[str, list[str]], url: str) -> int:
         """Runs the children until a stop request or until one exits, then stops the rest."""
         for name, command in commands.items():
+            if self.requests:  # asked to stop while starting: start no more children
+                break
             # Own session: a Ctrl-C in the terminal reaches only `serve`, which passes one
             # SIGTERM on; a second signal would make the worker abandon its tasks.
             self.children[name] = subprocess.Popen(
@@ -214,8 +216,10 @@ class Supervisor:
             if not self.requests and child.returncode is not None:
                 log.error("%s exited with code %s; stopping the others", name, child.returncode)
         self.stop_children()  # also reaches a child started just after a stop request
+        # A child killed by our own SIGTERM before it could install its handler stopped as asked.
         codes = [child.wait() for child in self.children.values()]
-        return 0 if self.requests and not any(codes) else 1
+        clean = {0, -signal.SIGTERM}
+        return 0 if self.requests and all(code in clean for code in codes) else 1
 
 
 def serve(host: str, port: int, migrate: bool = True) -> int:
@@ -305,6 +309,8 @@ def _run(args: list[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Databases, outbox (reset links) and keys are for this user's eyes only.
+    os.umask(0o077)
     try:
         return _run(list(sys.argv[1:] if argv is None else argv))
     except ConfigError as error:

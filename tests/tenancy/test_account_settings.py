@@ -66,6 +66,21 @@ def test_email_link_is_refused_when_expired_tampered_or_for_another_account(
     assert personas.client(personas.charlie).get(url).status_code == 404
 
 
+def test_email_link_older_than_a_day_is_refused(personas: Personas, monkeypatch: object) -> None:
+    import time
+
+    Account.objects.filter(pk=personas.a.pk).update(pending_email="it@acme.test")
+    token = signing.dumps({"account": personas.a.pk, "email": "it@acme.test"}, salt=EMAIL_CHANGE_SALT)
+    real_time = time.time
+    monkeypatch.setattr(signing.time, "time", lambda: real_time() + 25 * 3600)  # type: ignore[attr-defined]
+    response = personas.client(personas.alice).get(
+        reverse("account_email_confirm", args=[personas.a.pk, token])
+    )
+    assert response.status_code == 302
+    personas.a.refresh_from_db()
+    assert (personas.a.email, personas.a.pending_email) != ("it@acme.test", "")
+
+
 def test_removal_needs_the_approval_tick_and_the_confirmation(personas: Personas) -> None:
     url = reverse("account_remove", args=[personas.a.pk])
     alice = personas.client(personas.alice)
@@ -101,3 +116,14 @@ def test_data_is_kept_for_seven_days_then_purged(personas: Personas) -> None:
     assert not User.objects.filter(email__in=["alice@acme.test", "bob@acme.test"]).exists()
     assert User.objects.filter(email__in=["pat@northwind.test", "charlie@globex.test"]).count() == 2
     assert Account.objects.filter(pk=personas.b.pk).exists()
+
+
+def test_purge_spares_staff_and_a_cancelled_removal_cannot_outlive_the_grace(personas: Personas) -> None:
+    from backstop.tenancy.services import cancel_removal
+
+    User.objects.filter(pk=personas.alice.pk).update(is_staff=True)
+    Account.objects.filter(pk=personas.a.pk).update(removal_requested_at=timezone.now() - timedelta(days=8))
+    personas.a.refresh_from_db()
+    assert cancel_removal(personas.a) is False
+    assert purge_removed_accounts() == [personas.a.pk]
+    assert User.objects.filter(pk=personas.alice.pk).exists()

@@ -87,6 +87,36 @@ def test_partner_user_reaches_only_accessible_accounts(personas: Personas) -> No
     assert b"Globex" not in page.content
 
 
+def test_partner_dashboard_lists_only_what_the_partner_role_reaches(personas: Personas) -> None:
+    """Pat is also a direct member of Globex, and support took Northwind's access to Acme away:
+    the partner dashboard shows neither, though Pat may still open Globex as a customer."""
+    from backstop.tenancy.models import Account, Membership
+
+    Membership.objects.create(user=personas.pat, account=personas.b, role="admin")
+    Account.objects.filter(pk=personas.a.pk).update(partner_access=False)
+    page = personas.client(personas.pat).get(reverse("partner_dashboard", args=[personas.partner.pk]))
+    assert b"Acme" not in page.content
+    assert b"Globex" not in page.content
+    assert personas.client(personas.pat).get(reverse("account_home", args=[personas.b.pk])).status_code == 200
+    assert personas.client(personas.pat).get(reverse("account_home", args=[personas.a.pk])).status_code == 404
+
+
+def test_every_account_page_is_in_the_isolation_lists() -> None:
+    """A new page under /a/<id>/ must be added to the lists above, so that it is tested."""
+    from backstop.tenancy.urls import urlpatterns
+
+    listed = (
+        {name for name, *_ in ACCOUNT_PAGES} | {name for name, _ in ACCOUNT_POSTS} | {"account_email_confirm"}
+    )
+    assert {pattern.name for pattern in urlpatterns} == listed
+
+
+def test_email_change_link_is_404_for_other_tenants_and_403_for_custom_users(personas: Personas) -> None:
+    url = reverse("account_email_confirm", args=[personas.a.pk, "any-token"])
+    assert personas.client(personas.charlie).get(url).status_code == 404
+    assert personas.client(personas.bob).get(url).status_code == 403
+
+
 def test_partner_dashboard_is_404_for_customers(personas: Personas) -> None:
     url = reverse("partner_dashboard", args=[personas.partner.pk])
     for user in (personas.alice, personas.bob, personas.charlie):

@@ -52,3 +52,25 @@ def test_partner_restrict(personas: Personas) -> None:
     assert list(Partner.objects.restrict(personas.pat, perms.PARTNER_VIEW_DASHBOARD)) == [personas.partner]
     assert Partner.objects.restrict(personas.pat, perms.PARTNER_ADD_ACCOUNTS).count() == 0
     assert Partner.objects.restrict(personas.alice).count() == 0
+
+
+def test_action_and_service_must_come_from_the_same_membership(personas: Personas) -> None:
+    """Bob restores Box only in Acme; as a partner member he sees every service but may not
+    restore. He must not be able to restore Exchange anywhere."""
+    from backstop.tenancy.models import Membership
+
+    bob = personas.bob_membership
+    bob.operations = [perms.RESTORE]
+    bob.all_services, bob.services = False, ["box"]
+    bob.save()
+    Membership.objects.create(
+        user=personas.bob, partner=personas.partner, role="custom", operations=[perms.VIEW_SETTINGS]
+    )
+    assert list(Account.objects.restrict(personas.bob, perms.RESTORE, service="box")) == [personas.a]
+    assert Account.objects.restrict(personas.bob, perms.RESTORE, service="exchange").count() == 0
+    from backstop.tenancy.scoping import account_access
+
+    access = account_access(personas.bob, personas.a)
+    assert access is not None
+    assert access.can(perms.RESTORE, service="box")
+    assert not access.can(perms.RESTORE, service="exchange")

@@ -116,6 +116,21 @@ def test_the_last_administrator_cannot_be_demoted_or_removed(personas: Personas)
     assert mine.is_admin
 
 
+def test_an_unconfirmed_administrator_does_not_count_as_the_last_one(personas: Personas) -> None:
+    alice = personas.client(personas.alice)
+    alice.post(
+        reverse("account_user_new", args=[personas.a.pk]),
+        {**NEW_USER, "email": "typo@acme.tst", "role": "admin"},
+    )
+    mine = personas.alice.memberships.get()
+    response = alice.post(
+        reverse("account_user_edit", args=[personas.a.pk, mine.pk]), {"role": "custom", "all_services": "on"}
+    )
+    assert b"at least one administrator who can sign in" in response.content
+    mine.refresh_from_db()
+    assert mine.is_admin
+
+
 def test_removing_a_user_ends_their_access(personas: Personas) -> None:
     alice = personas.client(personas.alice)
     alice.post(reverse("account_user_remove", args=[personas.a.pk, personas.bob_membership.pk]))

@@ -6,6 +6,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from backstop.tenancy import permissions as perms
 from tests.conftest import Personas
 from tests.factories import UserFactory
 
@@ -56,3 +57,10 @@ def test_static_assets_are_served_locally(personas: Personas, live_server: objec
         assert f"/static/{asset}" in page
         with urllib.request.urlopen(f"{live_server.url}/static/{asset}") as response:  # type: ignore[attr-defined]
             assert response.status == 200
+
+
+def test_partner_user_without_the_dashboard_lands_on_an_account(personas: Personas) -> None:
+    personas.pat_membership.operations = [perms.VIEW_SUPPORT]
+    personas.pat_membership.save()
+    response = personas.client(personas.pat).get(reverse("home"))
+    assert response["Location"] == reverse("account_home", args=[personas.a.pk])

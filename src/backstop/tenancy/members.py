@@ -40,31 +40,38 @@ def add_member(
     return membership
 
 
-def admins_left(account: Account, without: Membership) -> int:
-    return account.memberships.filter(role=Membership.Role.ADMIN).exclude(pk=without.pk).count()
+def _guard_last_admin(membership: Membership, new_role: str | None) -> None:
+    """An account keeps at least one administrator who can sign in: active, address confirmed.
+
+    Call inside a transaction: the account row is locked so that two administrators demoting
+    each other at once cannot both succeed."""
+    if membership.account_id is None or not membership.is_admin or new_role == Membership.Role.ADMIN:
+        return
+    Account.objects.select_for_update().get(pk=membership.account_id)
+    others = (
+        Membership.objects.filter(account_id=membership.account_id, role=Membership.Role.ADMIN)
+        .exclude(pk=membership.pk)
+        .filter(user__is_active=True, user__emailaddress__verified=True)
+        .distinct()
+    )
+    if not others.exists():
+        raise MemberError("The account needs at least one administrator who can sign in.")
 
 
-def guard_last_admin(membership: Membership, new_role: str | None) -> None:
-    """An account keeps at least one administrator."""
-    if membership.account is None or not membership.is_admin:
-        return
-    if new_role == Membership.Role.ADMIN:
-        return
-    if admins_left(membership.account, membership) == 0:
-        raise MemberError("The account needs at least one administrator.")
+def update_member(membership: Membership, configure: Callable[[Membership], None], new_role: str) -> None:
+    with transaction.atomic():
+        _guard_last_admin(membership, new_role)
+        configure(membership)
+        membership.save()
 
 
 def remove_member(membership: Membership) -> None:
-    guard_last_admin(membership, None)
     with transaction.atomic():
+        _guard_last_admin(membership, None)
         user = membership.user
         membership.delete()
         if not user.memberships.exists() and not user.is_staff:
             user.delete()
-
-
-def is_confirmed(user: User) -> bool:
-    return EmailAddress.objects.filter(user=user, email__iexact=user.email, verified=True).exists()
 
 
 def resend_confirmation(request: HttpRequest, user: User) -> bool:

@@ -39,30 +39,30 @@ def _memberships(user: Any) -> list[Membership]:
     return cache
 
 
-def account_filter(user: User | AnonymousUser | None, action: str) -> Q | None:
-    """A filter on Account matching the accounts `user` may perform `action` on, or None."""
-    parts: list[Q] = []
-    for membership in _memberships(user):
-        if not membership.allows(action):
-            continue
-        if membership.account_id is not None:
-            parts.append(Q(pk=membership.account_id))
-        elif membership.all_accounts:
-            parts.append(Q(partner_id=membership.partner_id, partner_access=True))
-        else:
-            parts.append(
-                Q(
-                    partner_id=membership.partner_id,
-                    partner_access=True,
-                    partner_members=membership,
-                )
-            )
+def reach_of(membership: Membership) -> Q:
+    """A filter on Account matching the accounts one membership reaches."""
+    if membership.account_id is not None:
+        return Q(pk=membership.account_id)
+    reach = Q(partner_id=membership.partner_id, partner_access=True)
+    return reach if membership.all_accounts else reach & Q(partner_members=membership)
+
+
+def account_filter(user: User | AnonymousUser | None, action: str, service: str | None = None) -> Q | None:
+    """A filter on Account matching the accounts `user` may perform `action` on (for `service`,
+    when given), or None. Action and service must be granted by the same membership."""
+    parts = [
+        reach_of(m)
+        for m in _memberships(user)
+        if m.allows(action) and (service is None or m.allows_service(service))
+    ]
     return reduce(or_, parts) if parts else None
 
 
 class AccountQuerySet(models.QuerySet["Account"]):
-    def restrict(self, user: User | AnonymousUser | None, action: str = perms.VIEW) -> Self:
-        condition = account_filter(user, action)
+    def restrict(
+        self, user: User | AnonymousUser | None, action: str = perms.VIEW, service: str | None = None
+    ) -> Self:
+        condition = account_filter(user, action, service)
         if condition is None:
             return self.none()
         # The filter may join accessible-account rows; distinct keeps one row per account.
@@ -80,8 +80,10 @@ class TenantQuerySet(models.QuerySet[Any]):
 
     tenant_field = "account"
 
-    def restrict(self, user: User | AnonymousUser | None, action: str = perms.VIEW) -> Self:
-        condition = account_filter(user, action)
+    def restrict(
+        self, user: User | AnonymousUser | None, action: str = perms.VIEW, service: str | None = None
+    ) -> Self:
+        condition = account_filter(user, action, service)
         if condition is None:
             return self.none()
         account_model = apps.get_model("tenancy", "Account")
@@ -96,11 +98,11 @@ class AccountAccess:
     account: Account
     memberships: tuple[Membership, ...]
 
-    def can(self, action: str) -> bool:
-        return any(m.allows(action) for m in self.memberships)
-
-    def can_use_service(self, service: str) -> bool:
-        return any(m.allows_service(service) for m in self.memberships)
+    def can(self, action: str, service: str | None = None) -> bool:
+        """One membership must grant both the action and, when given, the service."""
+        return any(
+            m.allows(action) and (service is None or m.allows_service(service)) for m in self.memberships
+        )
 
     @property
     def is_admin(self) -> bool:

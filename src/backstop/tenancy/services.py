@@ -31,7 +31,7 @@ def open_customer_account(
             trial_ends_on=timezone.now().date() + timedelta(days=trial_days),
         )
         Membership.objects.create(user=owner, account=account, role=Membership.Role.ADMIN)
-    log.info("account %s opened for %s in %s", account.pk, owner.email, region)
+    log.info("account %s opened for user %s in %s", account.pk, owner.pk, region)
     return account
 
 
@@ -43,10 +43,18 @@ def request_removal(account: Account, by: User) -> None:
         account.save(update_fields=["removal_requested_at", "removal_requested_by"])
 
 
-def cancel_removal(account: Account) -> None:
-    account.removal_requested_at = None
-    account.removal_requested_by = None
-    account.save(update_fields=["removal_requested_at", "removal_requested_by"])
+def cancel_removal(account: Account) -> bool:
+    """Keeps the account; False when the grace is over and the purge may already be under way."""
+    with transaction.atomic():
+        locked = Account.objects.select_for_update().get(pk=account.pk)
+        purge_after = locked.purge_after
+        if purge_after is not None and purge_after <= timezone.now():
+            return False
+        locked.removal_requested_at = None
+        locked.removal_requested_by = None
+        locked.save(update_fields=["removal_requested_at", "removal_requested_by"])
+    account.removal_requested_at = account.removal_requested_by = None
+    return True
 
 
 def purge_removed_accounts(now: datetime | None = None) -> list[int]:
@@ -56,13 +64,18 @@ def purge_removed_accounts(now: datetime | None = None) -> list[int]:
     tenant's rows go. Returns the ids of the purged accounts.
     """
     cutoff = (now or timezone.now()) - REMOVAL_GRACE
+    due = Account.objects.filter(removal_requested_at__lte=cutoff)
     purged: list[int] = []
-    for account in Account.objects.filter(removal_requested_at__lte=cutoff).order_by("pk"):
-        account_id = account.pk
+    for account_id in due.order_by("pk").values_list("pk", flat=True):
         with transaction.atomic():
+            # Re-read under a lock: a removal cancelled since the listing must survive.
+            account = due.select_for_update().filter(pk=account_id).first()
+            if account is None:
+                continue
             member_ids = list(account.memberships.values_list("user_id", flat=True))
             account.delete()
-            User.objects.filter(pk__in=member_ids, memberships__isnull=True).delete()
+            orphans = User.objects.filter(pk__in=member_ids, memberships__isnull=True, is_staff=False)
+            orphans.delete()
         purged.append(account_id)
-        log.info("account %s purged after its removal grace", account.name)
+        log.info("account %s purged after its removal grace", account_id)
     return purged

@@ -18,7 +18,7 @@ def home(request: HttpRequest) -> HttpResponse:
     accounts = Account.objects.restrict(request.user, perms.VIEW)
     if last and accounts.filter(pk=last).exists():
         return redirect("account_home", account_id=last)
-    partner = Partner.objects.restrict(request.user, perms.VIEW).first()
+    partner = Partner.objects.restrict(request.user, perms.PARTNER_VIEW_DASHBOARD).first()
     if partner is not None:
         return redirect("partner_dashboard", partner_id=partner.pk)
     account = accounts.first()

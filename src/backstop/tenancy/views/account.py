@@ -146,6 +146,8 @@ def remove(request: HttpRequest, access: AccountAccess) -> HttpResponse:
 @require_POST
 @account_view(perms.MANAGE_ACCOUNT)
 def cancel_remove(request: HttpRequest, access: AccountAccess) -> HttpResponse:
-    services.cancel_removal(access.account)
-    messages.success(request, "The removal was cancelled. Nothing was deleted.")
+    if services.cancel_removal(access.account):
+        messages.success(request, "The removal was cancelled. Nothing was deleted.")
+    else:
+        messages.error(request, "The grace period is over: the account's data is being deleted.")
     return redirect("account_settings", account_id=access.account.pk)

@@ -32,7 +32,8 @@ def account_view(action: str) -> Callable[[AccountView], Callable[..., HttpRespo
         def wrapper(request: HttpRequest, account_id: int, *args: Any, **kwargs: Any) -> HttpResponse:
             access = get_account_access(request.user, account_id, action)
             request.account_access = access  # type: ignore[attr-defined]
-            request.session["account_id"] = access.account.pk
+            if request.session.get("account_id") != access.account.pk:  # no session write per page
+                request.session["account_id"] = access.account.pk
             return view(request, access, *args, **kwargs)
 
         return wrapper

@@ -9,6 +9,7 @@ from django.shortcuts import render
 
 from backstop.tenancy import permissions as perms
 from backstop.tenancy.models import Account, Membership, Partner
+from backstop.tenancy.scoping import reach_of
 from backstop.tenancy.views.decorators import is_htmx, partner_view
 
 PAGE_SIZE = 25
@@ -17,7 +18,8 @@ PAGE_SIZE = 25
 @partner_view(perms.PARTNER_VIEW_DASHBOARD)
 def dashboard(request: HttpRequest, partner: Partner, membership: Membership) -> HttpResponse:
     query = request.GET.get("q", "").strip()
-    accounts = Account.objects.restrict(request.user, perms.VIEW).filter(partner=partner).order_by("name")
+    # The partner role's own reach: not accounts the user may open as a direct member.
+    accounts = Account.objects.filter(reach_of(membership)).distinct().order_by("name")
     if query:
         accounts = accounts.filter(Q(name__icontains=query) | Q(email__icontains=query))
     page = Paginator(accounts, PAGE_SIZE).get_page(request.GET.get("page"))

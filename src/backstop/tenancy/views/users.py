@@ -102,12 +102,10 @@ def user_edit(request: HttpRequest, access: AccountAccess, membership_id: int) -
     form = MembershipForm(request.POST or None, initial=MembershipForm.initial_for(membership))
     if request.method == "POST" and form.is_valid():
         try:
-            members.guard_last_admin(membership, form.cleaned_data["role"])
+            members.update_member(membership, form.apply, form.cleaned_data["role"])
         except members.MemberError as error:
             form.add_error("role", str(error))
         else:
-            form.apply(membership)
-            membership.save()
             forget_memberships(request.user)
             messages.success(request, f"Permissions of {membership.user.email} saved.")
             return redirect("account_users", account_id=access.account.pk)

@@ -80,6 +80,11 @@ def test_secrets_can_come_from_files(tmp_path: Path) -> None:
         ("BACKSTOP_WORKER_THREADS", "0", "must be at least 1"),
         ("BACKSTOP_SCHEDULER_INTERVAL", "soon", "expected a whole number"),
         ("BACKSTOP_LOG_LEVEL", "chatty", "expected DEBUG, INFO, WARNING or ERROR"),
+        ("BACKSTOP_EMAIL_URL", "smtp://mail.example.com:25x", "port"),
+        ("BACKSTOP_EMAIL_URL", "smtps://mail.example.com?tls=1", "already means TLS"),
+        ("BACKSTOP_BASE_URL", "https://", "no host name"),
+        ("BACKSTOP_BASE_URL", "https://backup.example.com/app", "without a path"),
+        ("BACKSTOP_TRUSTED_PROXIES", "-1", "must be at least 0"),
     ],
 )
 def test_bad_values_fail_naming_the_variable(tmp_path: Path, variable: str, value: str, message: str) -> None:
@@ -102,3 +107,11 @@ def test_a_damaged_key_file_fails_naming_the_variable(tmp_path: Path) -> None:
     (tmp_path / "master.key").write_text(key_text(8))
     with pytest.raises(ConfigError, match=r"^BACKSTOP_MASTER_KEY: expected 32 bytes"):
         load({"BACKSTOP_DATA_DIR": str(tmp_path)})
+
+
+def test_an_empty_secret_file_fails_instead_of_making_a_new_key(tmp_path: Path) -> None:
+    empty = tmp_path / "mounted-later"
+    empty.write_text("\n")
+    with pytest.raises(ConfigError, match=r"BACKSTOP_MASTER_KEY_FILE: .* is empty"):
+        load({"BACKSTOP_DATA_DIR": str(tmp_path), "BACKSTOP_MASTER_KEY_FILE": str(empty)})
+    assert not (tmp_path / "master.key").exists()

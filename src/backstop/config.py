@@ -27,9 +27,13 @@ def _raw(env: Mapping[str, str], name: str) -> str | None:
     if env.get(file_var):
         path = Path(env[file_var])
         try:
-            return path.read_text().strip()
+            text = path.read_text().strip()
         except OSError as exc:
             raise ConfigError(f"{file_var}: cannot read {path}: {exc.strerror}") from exc
+        if not text:
+            # An unmounted secret must not fall back to a fresh key of our own.
+            raise ConfigError(f"{file_var}: {path} is empty")
+        return text
     value = env.get(name)
     return value if value not in (None, "") else None
 
@@ -73,10 +77,36 @@ def env_list(env: Mapping[str, str], name: str, default: list[str]) -> list[str]
 
 def _url(env: Mapping[str, str], name: str, default: str, schemes: set[str]) -> str:
     value = env_str(env, name, default)
-    scheme = urlsplit(value).scheme
-    if scheme not in schemes:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes:
         allowed = ", ".join(sorted(schemes))
-        raise ConfigError(f"{name}: unsupported scheme {scheme!r} in {value!r} (use {allowed})")
+        raise ConfigError(f"{name}: unsupported scheme {parts.scheme!r} in {value!r} (use {allowed})")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ConfigError(f"{name}: the port in {value!r} is not a number") from None
+    # PostgreSQL may name no host: it then uses its local socket.
+    needs_host = parts.scheme in {"http", "https", "redis", "rediss", "smtp", "smtps"}
+    if needs_host and not parts.hostname:
+        raise ConfigError(f"{name}: no host name in {value!r}")
+    return value
+
+
+def _email_url(env: Mapping[str, str], data_dir: Path) -> str:
+    value = _url(
+        env, "BACKSTOP_EMAIL_URL", (data_dir / "outbox").as_uri(), {"file", "smtp", "smtps", "console"}
+    )
+    if value.startswith("smtps:") and "tls=1" in value:
+        raise ConfigError(
+            "BACKSTOP_EMAIL_URL: smtps:// already means TLS; drop ?tls=1 (or use smtp://...?tls=1)"
+        )
+    return value
+
+
+def _base_url(env: Mapping[str, str]) -> str:
+    value = _url(env, "BACKSTOP_BASE_URL", "http://127.0.0.1:8000", {"http", "https"}).rstrip("/")
+    if urlsplit(value).path:
+        raise ConfigError(f"BACKSTOP_BASE_URL: give the site's root, without a path: {value!r}")
     return value
 
 
@@ -122,6 +152,7 @@ class Config:
     microsoft_client_id: str | None
     microsoft_secret: str | None = field(repr=False)
     microsoft_tenant: str
+    trusted_proxies: int
     worker_threads: int
     scheduler_interval: int
     log_level: str
@@ -181,14 +212,9 @@ def load(env: Mapping[str, str] | None = None) -> Config:
             else None
         ),
         storage=storage,
-        email_url=_url(
-            env,
-            "BACKSTOP_EMAIL_URL",
-            (data_dir / "outbox").as_uri(),
-            {"file", "smtp", "smtps", "console"},
-        ),
+        email_url=_email_url(env, data_dir),
         default_from_email=env_str(env, "BACKSTOP_FROM_EMAIL", "Backstop <no-reply@backstop.localhost>"),
-        base_url=_url(env, "BACKSTOP_BASE_URL", "http://127.0.0.1:8000", {"http", "https"}).rstrip("/"),
+        base_url=_base_url(env),
         allowed_hosts=env_list(env, "BACKSTOP_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"]),
         support_email=env_str(env, "BACKSTOP_SUPPORT_EMAIL", "support@backstop.localhost"),
         google_client_id=_raw(env, "BACKSTOP_GOOGLE_CLIENT_ID"),
@@ -196,6 +222,7 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         microsoft_client_id=_raw(env, "BACKSTOP_MICROSOFT_CLIENT_ID"),
         microsoft_secret=_raw(env, "BACKSTOP_MICROSOFT_SECRET"),
         microsoft_tenant=env_str(env, "BACKSTOP_MICROSOFT_TENANT", "organizations"),
+        trusted_proxies=env_int(env, "BACKSTOP_TRUSTED_PROXIES", 0),
         worker_threads=env_int(env, "BACKSTOP_WORKER_THREADS", 4, minimum=1),
         scheduler_interval=env_int(env, "BACKSTOP_SCHEDULER_INTERVAL", 60, minimum=1),
         log_level=log_level,

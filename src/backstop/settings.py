@@ -148,8 +148,13 @@ ACCOUNT_RATE_LIMITS = {
     "reset_password": "20/m/ip,5/m/key",
     "confirm_email": "1/3m/key",
 }
-SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
-SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+# An address the provider vouches for (Google does) needs no activation e-mail; one it does not
+# (Microsoft: any tenant admin can set any address) is confirmed by link like a password sign-up.
+SOCIALACCOUNT_EMAIL_VERIFICATION = "mandatory"
+# A user an administrator added by e-mail may sign in with Google or Microsoft for that address,
+# when the provider says it verified it.
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
 SOCIALACCOUNT_AUTO_SIGNUP = False
 SOCIALACCOUNT_FORMS = {"signup": "backstop.accounts.forms.SocialSignupForm"}
 SOCIALACCOUNT_STORE_TOKENS = False
@@ -195,6 +200,12 @@ def _mailer() -> dict[str, Any]:
 MAILERS = {"default": _mailer()}
 DEFAULT_FROM_EMAIL = CONFIG.default_from_email
 SERVER_EMAIL = CONFIG.default_from_email
+
+if CONFIG.trusted_proxies:
+    # Behind a load balancer: the client's address (for sign-in rate limits) and scheme come from
+    # the proxies' headers, trusting exactly this many hops.
+    ALLAUTH_TRUSTED_PROXY_COUNT = CONFIG.trusted_proxies
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = CONFIG.base_url.startswith("https:")

@@ -138,3 +138,8 @@ def test_menu_shows_only_what_the_role_allows(personas: Personas) -> None:
     assert users_url in alice_page
     assert users_url not in bob_page
     assert reverse("account_settings", args=[personas.a.pk]) in bob_page
+
+
+def test_live_search_fragments_are_not_cached_as_pages(personas: Personas) -> None:
+    response = personas.client(personas.alice).get(reverse("account_users", args=[personas.a.pk]))
+    assert "HX-Request" in response["Vary"]

@@ -64,3 +64,10 @@ def test_partner_user_without_the_dashboard_lands_on_an_account(personas: Person
     personas.pat_membership.save()
     response = personas.client(personas.pat).get(reverse("home"))
     assert response["Location"] == reverse("account_home", args=[personas.a.pk])
+
+
+@pytest.mark.django_db
+def test_operator_admin_signs_in_through_the_rate_limited_page(client: Client) -> None:
+    response = client.get("/ops/admin/login/")
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("account_login"))

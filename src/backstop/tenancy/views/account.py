@@ -92,9 +92,8 @@ def settings_page(request: HttpRequest, access: AccountAccess) -> HttpResponse:
 
 def _send_email_change_link(request: HttpRequest, access: AccountAccess, new_email: str) -> None:
     token = signing.dumps({"account": access.account.pk, "email": new_email}, salt=EMAIL_CHANGE_SALT)
-    url = request.build_absolute_uri(
-        reverse("account_email_confirm", kwargs={"account_id": access.account.pk, "token": token})
-    )
+    path = reverse("account_email_confirm", kwargs={"account_id": access.account.pk, "token": token})
+    url = settings.BACKSTOP_BASE_URL + path  # the public address, also behind a proxy
     body = render_to_string(
         "tenancy/email/account_email_change.txt",
         {"account": access.account, "url": url, "email": new_email},

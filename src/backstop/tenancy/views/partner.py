@@ -6,6 +6,7 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.vary import vary_on_headers
 
 from backstop.tenancy import permissions as perms
 from backstop.tenancy.models import Account, Membership, Partner
@@ -15,6 +16,7 @@ from backstop.tenancy.views.decorators import is_htmx, partner_view
 PAGE_SIZE = 25
 
 
+@vary_on_headers("HX-Request")  # the same URL answers with a fragment or a page
 @partner_view(perms.PARTNER_VIEW_DASHBOARD)
 def dashboard(request: HttpRequest, partner: Partner, membership: Membership) -> HttpResponse:
     query = request.GET.get("q", "").strip()

@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from backstop.tenancy import members
 from backstop.tenancy import permissions as perms
@@ -30,6 +31,7 @@ def _member(access: AccountAccess, membership_id: int) -> Membership:
     )
 
 
+@vary_on_headers("HX-Request")  # the same URL answers with a fragment or a page
 @account_view(perms.MANAGE_USERS)
 def user_list(request: HttpRequest, access: AccountAccess) -> HttpResponse:
     query = request.GET.get("q", "").strip()

@@ -17,6 +17,7 @@ from tests.factories import PASSWORD
 from tests.helpers import last_link, messages_to
 
 NEW_USER = {
+    "sign_in": "email",
     "email": "gus@acme.test",
     "first_name": "Gus",
     "last_name": "Lee",
@@ -149,3 +150,26 @@ def test_the_list_says_how_each_user_signs_in(personas: Personas) -> None:
     rows = {row.split("</td>")[0].split(">")[-1]: row for row in page.split('data-testid="user-row"')[1:]}
     assert "<td>Google</td>" in rows["bob@acme.test"]
     assert "<td>E-mail</td>" in rows["alice@acme.test"]
+
+
+def test_a_user_can_be_added_to_sign_in_with_google(personas: Personas, settings: object) -> None:
+    alice = personas.client(personas.alice)
+    url = reverse("account_user_new", args=[personas.a.pk])
+    assert b'value="google"' not in alice.get(url).content  # not offered until configured
+    refused = alice.post(url, {**NEW_USER, "sign_in": "google", "password": ""})
+    assert refused.status_code == 200
+    assert not User.objects.filter(email="gus@acme.test").exists()
+
+    settings.SOCIALACCOUNT_PROVIDERS = {"google": {"APPS": [{"client_id": "g", "secret": "s"}]}}  # type: ignore[attr-defined]
+    assert b'value="google"' in alice.get(url).content
+    assert alice.post(url, {**NEW_USER, "sign_in": "google", "password": ""}).status_code == 302
+    gus = User.objects.get(email="gus@acme.test")
+    assert not gus.has_usable_password()
+    assert b"Google or Microsoft" in alice.get(reverse("account_users", args=[personas.a.pk])).content
+
+
+def test_an_email_user_needs_a_password(personas: Personas) -> None:
+    alice = personas.client(personas.alice)
+    response = alice.post(reverse("account_user_new", args=[personas.a.pk]), {**NEW_USER, "password": ""})
+    assert b"needs a password" in response.content
+    assert not User.objects.filter(email="gus@acme.test").exists()

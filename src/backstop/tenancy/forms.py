@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model, password_validation
 
 from backstop.tenancy import permissions as perms
@@ -84,13 +85,33 @@ class MembershipForm(forms.Form):
         }
 
 
+SOCIAL_SIGN_IN = (("google", "Google"), ("microsoft", "Microsoft"))
+
+
 class NewUserForm(MembershipForm):
     email = forms.EmailField(label="E-mail")
     first_name = forms.CharField(max_length=150, required=False, label="First name")
     last_name = forms.CharField(max_length=150, required=False, label="Last name")
-    password = forms.CharField(widget=forms.PasswordInput, label="Password", strip=False)
+    sign_in = forms.ChoiceField(label="Signs in with", initial="email")
+    password = forms.CharField(
+        widget=forms.PasswordInput,
+        label="Password",
+        strip=False,
+        required=False,
+        help_text="Only for users who sign in with e-mail and password.",
+    )
 
-    field_order = ("email", "first_name", "last_name", "password", "role")
+    field_order = ("email", "sign_in", "first_name", "last_name", "password", "role")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Google / Microsoft are offered only when this installation has them configured.
+        configured = settings.SOCIALACCOUNT_PROVIDERS
+        sign_in = self.fields["sign_in"]
+        assert isinstance(sign_in, forms.ChoiceField)
+        sign_in.choices = [("email", "E-mail and password")] + [
+            (code, label) for code, label in SOCIAL_SIGN_IN if configured.get(code, {}).get("APPS")
+        ]
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].strip().lower()
@@ -101,7 +122,11 @@ class NewUserForm(MembershipForm):
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         password = data.get("password")
-        if password:
+        if data.get("sign_in") == "email" and not password:
+            self.add_error("password", "A user who signs in with e-mail needs a password.")
+        elif data.get("sign_in") != "email":
+            data["password"] = None  # they sign in through the provider only
+        elif password:
             candidate = get_user_model()(
                 email=data.get("email", ""),
                 first_name=data.get("first_name", ""),

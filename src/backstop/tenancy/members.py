@@ -20,14 +20,15 @@ def add_member(
     request: HttpRequest,
     account: Account,
     email: str,
-    password: str,
+    password: str | None,
     first_name: str,
     last_name: str,
     configure: Callable[[Membership], None],
 ) -> Membership:
     """Creates the user and their membership, and e-mails a confirmation link valid 24 hours.
 
-    The user cannot sign in before the link is opened (allauth's mandatory verification)."""
+    The user cannot sign in before the link is opened (allauth's mandatory verification). With
+    no password, they sign in with Google or Microsoft for this address (linked on first use)."""
     with transaction.atomic():
         user = User.objects.create_user(
             email=email, password=password, first_name=first_name, last_name=last_name

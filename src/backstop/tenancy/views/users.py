@@ -44,12 +44,16 @@ def user_list(request: HttpRequest, access: AccountAccess) -> HttpResponse:
         )
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     # "Google" / "Microsoft" for users who sign in through a provider, else e-mail and password.
-    sign_in_types = {
-        user_id: provider.title()
-        for user_id, provider in SocialAccount.objects.filter(user__in=[m.user for m in page]).values_list(
+    users = [m.user for m in page]
+    sign_in_types: dict[int, str] = {
+        u.pk: "Google or Microsoft" for u in users if not u.has_usable_password()
+    }
+    sign_in_types.update(
+        (user_id, provider.title())
+        for user_id, provider in SocialAccount.objects.filter(user__in=users).values_list(
             "user_id", "provider"
         )
-    }
+    )
     verified = set(
         EmailAddress.objects.filter(user__in=[m.user for m in page], verified=True).values_list(
             "user_id", flat=True

@@ -173,3 +173,16 @@ def test_an_email_user_needs_a_password(personas: Personas) -> None:
     response = alice.post(reverse("account_user_new", args=[personas.a.pk]), {**NEW_USER, "password": ""})
     assert b"needs a password" in response.content
     assert not User.objects.filter(email="gus@acme.test").exists()
+
+
+def test_adding_users_is_rate_limited_per_account(personas: Personas) -> None:
+    alice = personas.client(personas.alice)
+    url = reverse("account_user_new", args=[personas.a.pk])
+    statuses = [
+        alice.post(url, {**NEW_USER, "email": f"probe{n}@example.test"}).status_code for n in range(31)
+    ]
+    assert statuses[:30] == [302] * 30
+    assert statuses[30] == 429
+    # Another account is not affected.
+    charlie = personas.client(personas.charlie)
+    assert charlie.post(reverse("account_user_new", args=[personas.b.pk]), NEW_USER).status_code == 302

@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from backstop import ratelimit
 from backstop.tenancy import members
 from backstop.tenancy import permissions as perms
 from backstop.tenancy.forms import MembershipForm, NewUserForm
@@ -20,6 +21,7 @@ from backstop.tenancy.scoping import AccountAccess, forget_memberships
 from backstop.tenancy.views.decorators import account_view, is_htmx
 
 PAGE_SIZE = 25
+ADD_USER_LIMIT = (30, 3600)  # attempts per account per hour
 
 
 def _member(access: AccountAccess, membership_id: int) -> Membership:
@@ -82,6 +84,11 @@ def _form_context(access: AccountAccess, form: MembershipForm, **extra: object) 
 @account_view(perms.MANAGE_USERS)
 def user_new(request: HttpRequest, access: AccountAccess) -> HttpResponse:
     form = NewUserForm(request.POST or None)
+    # "Already exists" answers whether an address has a Backstop user: anyone can open a trial
+    # account, so limit how many addresses one account may try.
+    if request.method == "POST" and not ratelimit.allow(f"add-user:{access.account.pk}", *ADD_USER_LIMIT):
+        form.add_error(None, "Too many users added in the last hour. Try again later.")
+        return render(request, "tenancy/user_form.html", _form_context(access, form, is_new=True), status=429)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         membership = members.add_member(

@@ -233,7 +233,8 @@ def serve(host: str, port: int, migrate: bool = True) -> int:
     me = [sys.executable, "-m", "backstop.cli"]
     web = [sys.executable, "-m", "gunicorn", "backstop.wsgi:application", "--bind", bind]
     # No control socket: it defaults to one path in $HOME, which a second installation clashes on.
-    web += ["--threads", str(WEB_THREADS), "--access-logfile", "-", "--no-control-socket"]
+    # No access log: reset and confirmation keys travel in URL paths and must not land in logs.
+    web += ["--threads", str(WEB_THREADS), "--no-control-socket"]
     return supervisor.run({"web": web, "worker": [*me, "worker"], "scheduler": [*me, "scheduler"]}, url)
 
 

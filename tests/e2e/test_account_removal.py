@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 
 from backstop.tenancy.models import Account
 from tests.conftest import Personas
+from tests.e2e.helpers import sign_in
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.e2e
@@ -21,10 +22,7 @@ pytestmark = pytest.mark.e2e
 def test_remove_then_cancel(
     page: Page, live_server: Any, personas: Personas, shoot: Callable[[str], Path]
 ) -> None:
-    page.goto(live_server.url + "/auth/login/")
-    page.get_by_label("Email").fill(personas.alice.email)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Sign in", exact=True).click()
+    sign_in(page, live_server.url, personas.alice.email, PASSWORD)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Settings").click()
     expect(page).to_have_url(re.compile(rf"/a/{personas.a.pk}/settings/$"))
 

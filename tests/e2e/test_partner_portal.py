@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.conftest import Personas
+from tests.e2e.helpers import sign_in
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.e2e
@@ -20,10 +21,7 @@ pytestmark = pytest.mark.e2e
 def test_partner_user_sees_only_accessible_accounts(
     page: Page, live_server: Any, personas: Personas, shoot: Callable[[str], Path]
 ) -> None:
-    page.goto(live_server.url + "/auth/login/")
-    page.get_by_label("Email").fill(personas.pat.email)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Sign in", exact=True).click()
+    sign_in(page, live_server.url, personas.pat.email, PASSWORD)
 
     expect(page).to_have_url(re.compile(rf"/p/{personas.partner.pk}/$"))
     rows = page.get_by_test_id("account-row")

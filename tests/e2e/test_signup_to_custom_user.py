@@ -20,6 +20,7 @@ from playwright.sync_api import Page, expect
 
 from backstop.accounts.models import User
 from backstop.tenancy.models import Membership
+from tests.e2e.helpers import sign_in
 from tests.factories import PASSWORD, AccountFactory, MembershipFactory, UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("transactional_db")]
@@ -31,14 +32,6 @@ OWNER_EMAIL = "ada@lovelace.test"
 OWNER_PASSWORD = "analytical-Engine-1843"
 CUSTOM_EMAIL = "charles@lovelace.test"
 CUSTOM_PASSWORD = "difference-Engine-1822"
-
-
-def sign_in(page: Page, base_url: str, email: str, password: str) -> None:
-    if "/auth/login/" not in page.url:
-        page.goto(base_url + "/auth/login/")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 def sign_out(page: Page) -> None:

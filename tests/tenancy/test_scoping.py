@@ -74,3 +74,22 @@ def test_action_and_service_must_come_from_the_same_membership(personas: Persona
     assert access is not None
     assert access.can(perms.RESTORE, service="box")
     assert not access.can(perms.RESTORE, service="exchange")
+
+
+def test_tenant_rows_are_restricted_through_their_account(personas: Personas) -> None:
+    """Memberships are tenant rows: TenantQuerySet.restrict filters them through `account`."""
+    from backstop.tenancy.models import Membership
+    from backstop.tenancy.scoping import forget_memberships
+
+    def emails(user: object) -> set[str]:
+        rows = Membership.objects.restrict(user, perms.MANAGE_USERS)  # type: ignore[arg-type]
+        return set(rows.values_list("user__email", flat=True))
+
+    assert emails(personas.alice) == {"alice@acme.test", "bob@acme.test"}
+    assert emails(personas.charlie) == {"charlie@globex.test"}
+    assert emails(personas.bob) == set()
+    assert emails(personas.pat) == set()
+    personas.pat_membership.role = Membership.Role.ADMIN
+    personas.pat_membership.save()
+    forget_memberships(personas.pat)  # a request reads them afresh; this test's user object does not
+    assert emails(personas.pat) == {"alice@acme.test", "bob@acme.test"}  # Acme only: his subset

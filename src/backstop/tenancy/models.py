@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from backstop.regions import DEFAULT_REGION, REGION_CHOICES, region_label
 from backstop.tenancy import permissions as perms
-from backstop.tenancy.scoping import AccountQuerySet, PartnerQuerySet
+from backstop.tenancy.scoping import AccountQuerySet, PartnerQuerySet, TenantQuerySet
 
 TRIAL_DAYS = 14
 REMOVAL_GRACE = timedelta(days=7)
@@ -151,6 +151,9 @@ class Membership(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+
+    # Account memberships are tenant rows like any other: read through restrict(user, action).
+    objects: ClassVar[TenantQuerySet] = TenantQuerySet.as_manager()  # type: ignore[assignment]
 
     class Meta:
         constraints = (

@@ -83,11 +83,8 @@ class TenantQuerySet(models.QuerySet[Any]):
     def restrict(
         self, user: User | AnonymousUser | None, action: str = perms.VIEW, service: str | None = None
     ) -> Self:
-        condition = account_filter(user, action, service)
-        if condition is None:
-            return self.none()
         account_model = apps.get_model("tenancy", "Account")
-        allowed = account_model.objects.filter(condition).values("pk")
+        allowed = account_model.objects.restrict(user, action, service).values("pk")
         return self.filter(**{f"{self.tenant_field}__in": allowed})
 
 

@@ -17,27 +17,29 @@ from backstop.tenancy import members
 from backstop.tenancy import permissions as perms
 from backstop.tenancy.forms import MembershipForm, NewUserForm
 from backstop.tenancy.models import Membership
-from backstop.tenancy.scoping import AccountAccess, forget_memberships
+from backstop.tenancy.scoping import AccountAccess, TenantQuerySet, forget_memberships
 from backstop.tenancy.views.decorators import account_view, is_htmx
 
 PAGE_SIZE = 25
 ADD_USER_LIMIT = (30, 3600)  # attempts per account per hour
 
 
-def _member(access: AccountAccess, membership_id: int) -> Membership:
-    # Looked up inside the account: another account's membership id is a 404.
-    return get_object_or_404(
-        Membership.objects.select_related("user", "account"),
-        pk=membership_id,
-        account=access.account,
-    )
+def _members(request: HttpRequest, access: AccountAccess) -> TenantQuerySet:
+    # Scoped twice over: to what the user may manage, and to this account, so another
+    # account's membership id is a 404 even for someone who administers both.
+    scoped = Membership.objects.restrict(request.user, perms.MANAGE_USERS)
+    return scoped.filter(account=access.account).select_related("user", "account")
+
+
+def _member(request: HttpRequest, access: AccountAccess, membership_id: int) -> Membership:
+    return get_object_or_404(_members(request, access), pk=membership_id)
 
 
 @vary_on_headers("HX-Request")  # the same URL answers with a fragment or a page
 @account_view(perms.MANAGE_USERS)
 def user_list(request: HttpRequest, access: AccountAccess) -> HttpResponse:
     query = request.GET.get("q", "").strip()
-    rows = access.account.memberships.select_related("user").order_by("user__email")
+    rows = _members(request, access).order_by("user__email")
     if query:
         rows = rows.filter(
             Q(user__email__icontains=query)
@@ -111,7 +113,7 @@ def user_new(request: HttpRequest, access: AccountAccess) -> HttpResponse:
 
 @account_view(perms.MANAGE_USERS)
 def user_edit(request: HttpRequest, access: AccountAccess, membership_id: int) -> HttpResponse:
-    membership = _member(access, membership_id)
+    membership = _member(request, access, membership_id)
     form = MembershipForm(request.POST or None, initial=MembershipForm.initial_for(membership))
     if request.method == "POST" and form.is_valid():
         try:
@@ -127,7 +129,7 @@ def user_edit(request: HttpRequest, access: AccountAccess, membership_id: int) -
 
 @account_view(perms.MANAGE_USERS)
 def user_remove(request: HttpRequest, access: AccountAccess, membership_id: int) -> HttpResponse:
-    membership = _member(access, membership_id)
+    membership = _member(request, access, membership_id)
     if request.method == "POST":
         try:
             members.remove_member(membership)
@@ -146,7 +148,7 @@ def user_remove(request: HttpRequest, access: AccountAccess, membership_id: int)
 @require_POST
 @account_view(perms.MANAGE_USERS)
 def user_resend(request: HttpRequest, access: AccountAccess, membership_id: int) -> HttpResponse:
-    membership = _member(access, membership_id)
+    membership = _member(request, access, membership_id)
     if members.resend_confirmation(request, membership.user):
         messages.success(request, f"A new confirmation link was sent to {membership.user.email}.")
     else:

@@ -25,9 +25,9 @@ class Priority:
     RESTORE = 40
 
 
-def build_huey(url: str, name: str = "backstop", immediate: bool = False) -> Huey:
+def build_huey(url: str, name: str = "backstop") -> Huey:
     parts = urlsplit(url)
-    common: dict[str, Any] = {"results": False, "utc": True, "immediate": immediate}
+    common: dict[str, Any] = {"results": False, "utc": True}
     if parts.scheme == "sqlite":
         # sqlite:///relative.db and sqlite:////absolute.db, as SQLAlchemy and dj-database-url read them.
         filename = unquote(parts.path)[1:]
@@ -37,6 +37,4 @@ def build_huey(url: str, name: str = "backstop", immediate: bool = False) -> Hue
     raise ValueError(f"Unsupported broker URL {url!r}")
 
 
-huey = build_huey(
-    settings.BACKSTOP_BROKER_URL, immediate=getattr(settings, "BACKSTOP_QUEUE_IMMEDIATE", False)
-)
+huey = build_huey(settings.BACKSTOP_BROKER_URL)

@@ -192,10 +192,6 @@ class Membership(models.Model):
     def allows_service(self, service: str) -> bool:
         return self.is_admin or self.all_services or service in self.services
 
-    def reaches(self, account: Account) -> bool:
-        """True when this membership gives access to `account` at all."""
-        if self.account_id is not None:
-            return self.account_id == account.pk
-        if account.partner_id != self.partner_id or not account.partner_access:
-            return False
-        return self.all_accounts or self.accounts.filter(pk=account.pk).exists()
+    def grants(self, action: str, service: str | None = None) -> bool:
+        """True when this one role grants `action`, and `service` when given."""
+        return self.allows(action) and (service is None or self.allows_service(service))

@@ -50,11 +50,7 @@ def reach_of(membership: Membership) -> Q:
 def account_filter(user: User | AnonymousUser | None, action: str, service: str | None = None) -> Q | None:
     """A filter on Account matching the accounts `user` may perform `action` on (for `service`,
     when given), or None. Action and service must be granted by the same membership."""
-    parts = [
-        reach_of(m)
-        for m in _memberships(user)
-        if m.allows(action) and (service is None or m.allows_service(service))
-    ]
+    parts = [reach_of(m) for m in _memberships(user) if m.grants(action, service)]
     return reduce(or_, parts) if parts else None
 
 
@@ -97,9 +93,7 @@ class AccountAccess:
 
     def can(self, action: str, service: str | None = None) -> bool:
         """One membership must grant both the action and, when given, the service."""
-        return any(
-            m.allows(action) and (service is None or m.allows_service(service)) for m in self.memberships
-        )
+        return any(m.grants(action, service) for m in self.memberships)
 
     @property
     def is_admin(self) -> bool:
@@ -115,7 +109,14 @@ class AccountAccess:
 
 def account_access(user: User | AnonymousUser | None, account: Account) -> AccountAccess | None:
     """The user's access to `account`, or None when no membership reaches it."""
-    reaching = tuple(m for m in _memberships(user) if m.reaches(account))
+    account_model = apps.get_model("tenancy", "Account")
+
+    def reaches(membership: Membership) -> bool:
+        if membership.account_id is not None:  # no query for the common case
+            return membership.account_id == account.pk
+        return account_model.objects.filter(reach_of(membership), pk=account.pk).exists()
+
+    reaching = tuple(m for m in _memberships(user) if reaches(m))
     return AccountAccess(account, reaching) if reaching else None
 
 

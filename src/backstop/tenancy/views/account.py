@@ -27,17 +27,8 @@ EMAIL_CHANGE_MAX_AGE = 24 * 3600
 @account_view(perms.VIEW)
 def home(request: HttpRequest, access: AccountAccess) -> HttpResponse:
     account = access.account
-    members = account.memberships.select_related("user").order_by("-role", "user__email")
-    return render(
-        request,
-        "tenancy/home.html",
-        {
-            "access": access,
-            "account": account,
-            "members": members[:5],
-            "member_count": members.count(),
-        },
-    )
+    context = {"access": access, "account": account, "member_count": account.memberships.count()}
+    return render(request, "tenancy/home.html", context)
 
 
 @account_view(perms.VIEW_SUPPORT)

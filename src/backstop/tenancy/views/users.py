@@ -59,9 +59,7 @@ def user_list(request: HttpRequest, access: AccountAccess) -> HttpResponse:
         )
     )
     verified = set(
-        EmailAddress.objects.filter(user__in=[m.user for m in page], verified=True).values_list(
-            "user_id", flat=True
-        )
+        EmailAddress.objects.filter(user__in=users, verified=True).values_list("user_id", flat=True)
     )
     template = "tenancy/partials/user_rows.html" if is_htmx(request) else "tenancy/settings_users.html"
     return render(

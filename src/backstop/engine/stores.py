@@ -7,13 +7,14 @@ with exponential backoff and obstore's exceptions become the engine's own.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 import obstore
@@ -79,14 +80,17 @@ class Store:
             except obx.AlreadyExistsError as exc:
                 raise ObjectExists(f"{self.url}: {key} already exists") from exc
             except (obx.PermissionDeniedError, obx.UnauthenticatedError) as exc:
-                raise StoreAccessDenied(f"{self.url}: access denied to {what} {key}: {_first_line(exc)}") from exc
+                raise StoreAccessDenied(
+                    f"{self.url}: access denied to {what} {key}: {_first_line(exc)}"
+                ) from exc
             except _PERMANENT as exc:
                 raise StoreError(f"{self.url}: cannot {what} {key}: {_first_line(exc)}") from exc
             except (obx.BaseError, OSError) as exc:
                 delay = next(delays, None)
                 if delay is None:
+                    attempts = self.retry.attempts
                     raise StoreUnavailable(
-                        f"{self.url}: cannot {what} {key} after {self.retry.attempts} attempts: {_first_line(exc)}"
+                        f"{self.url}: cannot {what} {key} after {attempts} attempts: {_first_line(exc)}"
                     ) from exc
                 time.sleep(delay)
 
@@ -102,11 +106,13 @@ class Store:
         )
 
     def put(self, key: str, data: bytes | bytearray | memoryview, *, create_only: bool = False) -> None:
-        mode = "create" if create_only else "overwrite"
+        mode: Literal["create", "overwrite"] = "create" if create_only else "overwrite"
         self._call("write", key, lambda: obstore.put(self._raw, key, data, mode=mode))
 
     def delete(self, key: str) -> None:
-        self._call("delete", key, lambda: obstore.delete(self._raw, key))
+        """Remove the object; removing one that is already gone is not an error."""
+        with contextlib.suppress(ObjectNotFound):
+            self._call("delete", key, lambda: obstore.delete(self._raw, key))
 
     def head(self, key: str) -> ObjectInfo:
         meta = self._call("inspect", key, lambda: obstore.head(self._raw, key))
@@ -162,7 +168,7 @@ def open_store(url: str, options: Mapping[str, Any] | None = None, retry: RetryP
         raw = LocalStore(folder, mkdir=True)
     elif scheme == "s3":
         endpoint = opts.pop("endpoint", None)
-        client = {"allow_http": True} if endpoint and str(endpoint).startswith("http://") else None
+        client: Any = {"allow_http": True} if endpoint and str(endpoint).startswith("http://") else None
         raw = S3Store(
             parts.netloc,
             prefix=prefix,

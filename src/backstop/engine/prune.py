@@ -1,0 +1,249 @@
+"""`prune`: delete what no snapshot needs, safely beside running writers.
+
+1. Mark every blob reachable from a snapshot (trees are read once however many snapshots share them).
+2. Give each live blob one owner pack, preferring packs no plan wants to delete.
+3. Packs that own nothing and are older than the grace period are planned for deletion; packs
+   that own little (or, after an erase, that hold any dead blob) are repacked first.
+4. A plan is written, then the live writer sessions are recorded in it as blockers. Writers that
+   start later skip the planned packs when they deduplicate, so they never rely on them.
+5. A plan runs once none of its blockers is alive: the index is rewritten without its packs,
+   then the packs are deleted. Until then, nothing is deleted: a prune never waits for a backup
+   and never removes what a backup in progress may have reused.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from . import format as fmt
+from .errors import ObjectNotFound
+from .index import BlobIndex, BlobSet, Location
+from .packer import Packer
+from .sessions import SESSION_TIMEOUT, PruneLock, live_sessions, stale_sessions
+from .tree import FOLDER
+
+if TYPE_CHECKING:
+    from .repository import Repository
+
+Progress = Callable[[int, int | None], None]
+INDEX_OBJECT_BLOBS = 100_000
+
+
+@dataclass(slots=True)
+class PruneReport:
+    blobs_live: int = 0
+    packs_deleted: int = 0
+    packs_repacked: int = 0
+    packs_deferred: int = 0
+    bytes_freed: int = 0
+    index_objects_written: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    key: str
+    packs: frozenset[str]
+    blockers: tuple[str, ...] | None  # None: the prune died before recording them
+
+
+def load_plans(repo: Repository) -> list[Plan]:
+    plans = []
+    for info in repo.store.list("plans/"):
+        try:
+            value = fmt.open_object(repo.crypto, fmt.KIND_PLAN, repo.store.get(info.key), info.key)
+        except ObjectNotFound:
+            continue
+        blockers = value.get("blockers")
+        plans.append(
+            Plan(info.key, frozenset(value["packs"]), tuple(blockers) if blockers is not None else None)
+        )
+    return plans
+
+
+def doomed_packs(repo: Repository) -> frozenset[str]:
+    """Packs some prune plans to delete: a writer must not deduplicate against them."""
+    return frozenset(pack for plan in load_plans(repo) for pack in plan.packs)
+
+
+def mark_live(repo: Repository, progress: Progress | None = None) -> BlobSet:
+    live = BlobSet()
+    snapshots = repo.snapshots()
+    for number, snap in enumerate(snapshots, 1):
+        stack = [bytes.fromhex(snap.tree)]
+        while stack:
+            tree_id = stack.pop()
+            if not live.add(tree_id):
+                continue  # shared with a snapshot already marked
+            for record in repo.tree(tree_id):  # an unreadable tree stops the prune: run check
+                if record[1] == FOLDER:
+                    stack.append(record[5])
+                else:
+                    for blob_id in record[4]:
+                        live.add(blob_id)
+        if progress:
+            progress(number, len(snapshots))
+    return live
+
+
+def prune(
+    repo: Repository,
+    grace: timedelta = timedelta(hours=1),
+    now: datetime | None = None,
+    progress: Progress | None = None,
+    repack_below: float = 0.5,
+    session_timeout: timedelta = SESSION_TIMEOUT,
+) -> PruneReport:
+    now = now or datetime.now(UTC)
+    lock = PruneLock(repo.store, now)
+    try:
+        return _prune(repo, grace, now, progress, repack_below, session_timeout)
+    finally:
+        lock.release()
+        repo.forget_index()
+
+
+def _prune(
+    repo: Repository,
+    grace: timedelta,
+    now: datetime,
+    progress: Progress | None,
+    repack_below: float,
+    session_timeout: timedelta,
+) -> PruneReport:
+    report = PruneReport()
+    store = repo.store
+    erasing = bool(store.list("erasures/"))
+    old_plans = load_plans(repo)
+    planned = frozenset(p for plan in old_plans for p in plan.packs)
+    index_keys: list[str] = []
+    packs: dict[str, bytes] = {}
+    for key, entries in repo.index_objects():
+        index_keys.append(key)
+        for pack_id, records in entries:
+            packs.setdefault(pack_id, records)
+    stored = {info.key.rsplit("/", 1)[-1]: info for info in store.list("data/")}
+    live = mark_live(repo, progress)
+    report.blobs_live = len(live)
+
+    # Each live blob is owned by one pack, preferring packs that no plan wants to delete.
+    owner = BlobIndex(len(live))
+    owned_bytes: dict[str, int] = {}
+    total_bytes: dict[str, int] = {}
+    order = sorted(packs, key=lambda p: p in planned)
+    for pack_id in order:
+        owned = total = 0
+        number = owner.pack_number(pack_id)
+        for blob_id, blob_type, _offset, length, raw in fmt.ENTRY.iter_unpack(packs[pack_id]):
+            total += length
+            if blob_id in live and owner.add(blob_id, blob_type, number, 0, 0, raw):
+                owned += length
+        owned_bytes[pack_id], total_bytes[pack_id] = owned, total
+
+    def old_enough(pack_id: str) -> bool:
+        info = stored.get(pack_id)
+        return info is not None and now - info.modified >= grace
+
+    dead = {p for p in packs if owned_bytes[p] == 0 and old_enough(p)}
+    dead |= {p for p in stored if p not in packs and old_enough(p)}  # crashed writers' unindexed packs
+    sparse = [
+        p
+        for p in packs
+        if p not in dead
+        and p in stored
+        and old_enough(p)
+        and owned_bytes[p] < total_bytes[p]
+        and (erasing or owned_bytes[p] < total_bytes[p] * repack_below)
+    ]
+    if sparse:
+        report.packs_repacked = _repack(repo, sparse, packs, owner)
+        dead |= set(sparse)
+    new_plans: list[Plan] = []
+    fresh = dead - planned
+    if fresh:
+        key = f"plans/{fmt.time_key(now)}_{os.urandom(8).hex()}"
+        store.put(
+            key, fmt.seal_object(repo.crypto, fmt.KIND_PLAN, {"packs": sorted(fresh), "blockers": None})
+        )
+        # Listed after the plan is stored: any writer that could have missed the plan is here.
+        blockers = tuple(s.key for s in live_sessions(store, datetime.now(UTC), session_timeout))
+        store.put(
+            key,
+            fmt.seal_object(repo.crypto, fmt.KIND_PLAN, {"packs": sorted(fresh), "blockers": list(blockers)}),
+        )
+        new_plans.append(Plan(key, frozenset(fresh), blockers))
+
+    alive = {s.key for s in live_sessions(store, datetime.now(UTC), session_timeout)}
+    runnable: list[Plan] = []
+    deferred: list[Plan] = []
+    for plan in [*old_plans, *new_plans]:
+        blocked = bool(alive) if plan.blockers is None else any(b in alive for b in plan.blockers)
+        (deferred if blocked else runnable).append(plan)
+    doomed = {p for plan in runnable for p in plan.packs if p in dead}
+    report.packs_deferred = len({p for plan in deferred for p in plan.packs})
+    if doomed:
+        keep = [(p, r) for p, r in packs.items() if p not in doomed]
+        report.index_objects_written = _write_index(repo, keep)
+        for key in index_keys:
+            store.delete(key)
+        for pack_id in sorted(doomed):
+            size = stored[pack_id].size if pack_id in stored else 0
+            store.delete(fmt.pack_key(pack_id))
+            report.packs_deleted += 1
+            report.bytes_freed += size
+    for plan in runnable:
+        store.delete(plan.key)
+    for key in stale_sessions(store, now, session_timeout):
+        store.delete(key)
+    if erasing and not deferred:
+        for info in store.list("erasures/"):
+            store.delete(info.key)
+    return report
+
+
+def _repack(repo: Repository, sparse: list[str], packs: dict[str, bytes], owner: BlobIndex) -> int:
+    """Copy the live blobs each sparse pack owns into new packs, and index them."""
+    written: list[tuple[str, bytes]] = []
+    packer = Packer(
+        repo.store,
+        repo.crypto,
+        pack_size=repo.pack_size,
+        level=repo.compression_level,
+        on_pack=lambda pack_id, records, size: written.append((pack_id, records)),
+    )
+    try:
+        for pack_id in sparse:
+            data = repo.store.get(fmt.pack_key(pack_id))
+            for entry in fmt.iter_entries(packs[pack_id]):
+                owned = owner.get(entry.blob_id)
+                if owned is None or owned.pack != pack_id:
+                    continue
+                location = Location(
+                    entry.blob_id, entry.type, pack_id, entry.offset, entry.length, entry.raw_length
+                )
+                plain = repo.decode_blob(location, data[entry.offset : entry.offset + entry.length])
+                packer.submit(entry.blob_id, entry.type, plain)
+        packer.flush()
+    finally:
+        packer.close()
+    if written:
+        repo.write_index(written)
+    return len(sparse)
+
+
+def _write_index(repo: Repository, packs: list[tuple[str, bytes]]) -> int:
+    batch: list[tuple[str, bytes]] = []
+    count = blobs = 0
+    for pack_id, records in packs:
+        batch.append((pack_id, records))
+        blobs += len(records) // fmt.ENTRY.size
+        if blobs >= INDEX_OBJECT_BLOBS:
+            repo.write_index(batch)
+            batch, blobs, count = [], 0, count + 1
+    if batch:
+        repo.write_index(batch)
+        count += 1
+    return count

@@ -1,0 +1,88 @@
+"""`rebuild-index`: the index recreated from the packs' own headers, and repository stats."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from . import format as fmt
+from .errors import EngineError
+
+if TYPE_CHECKING:
+    from .repository import Repository
+
+Progress = Callable[[int, int | None], None]
+
+
+@dataclass(slots=True)
+class RebuildReport:
+    packs: int = 0
+    blobs: int = 0
+    unreadable: list[str] = field(default_factory=list)
+
+
+def read_pack_header(repo: Repository, pack_id: str, size: int) -> bytes:
+    """The pack's ENTRY records, read from its end without downloading its blobs."""
+    key = fmt.pack_key(pack_id)
+    trailer = repo.store.get_range(key, size - fmt.PACK_TRAILER.size, size)
+    header_len, magic = fmt.PACK_TRAILER.unpack(trailer)
+    if magic != fmt.PACK_MAGIC or header_len > size - fmt.PACK_TRAILER.size:
+        raise EngineError(f"pack {pack_id} has no valid trailer")
+    start = size - fmt.PACK_TRAILER.size - header_len
+    sealed = repo.store.get_range(key, start, start + header_len)
+    records: bytes = fmt.open_object(repo.crypto, fmt.KIND_PACK_HEADER, sealed, f"pack {pack_id}")
+    if any(e.offset + e.length > start for e in fmt.iter_entries(records)):
+        raise EngineError(f"pack {pack_id} lists a blob beyond its end")
+    return records
+
+
+def rebuild_index(repo: Repository, progress: Progress | None = None) -> RebuildReport:
+    from .prune import _write_index
+
+    report = RebuildReport()
+    old = [info.key for info in repo.store.list("index/")]
+    stored = repo.store.list("data/")
+    packs: list[tuple[str, bytes]] = []
+    for number, info in enumerate(stored, 1):
+        pack_id = info.key.rsplit("/", 1)[-1]
+        try:
+            records = read_pack_header(repo, pack_id, info.size)
+        except EngineError as exc:
+            report.unreadable.append(f"{pack_id}: {exc}")
+        else:
+            packs.append((pack_id, records))
+            report.packs += 1
+            report.blobs += len(records) // fmt.ENTRY.size
+        if progress:
+            progress(number, len(stored))
+    _write_index(repo, packs)
+    for key in old:
+        repo.store.delete(key)
+    repo.forget_index()
+    return report
+
+
+@dataclass(frozen=True, slots=True)
+class RepoStats:
+    snapshots: int
+    entities: int
+    packs: int
+    pack_bytes: int
+    blobs: int
+    raw_bytes: int
+
+
+def stats(repo: Repository) -> RepoStats:
+    names = repo.snapshot_names()
+    stored = repo.store.list("data/")
+    index = repo.index()
+    raw = sum(location.raw_length for location in index)
+    return RepoStats(
+        snapshots=len(names),
+        entities=len({n.tag for n in names}),
+        packs=len(stored),
+        pack_bytes=sum(i.size for i in stored),
+        blobs=len(index),
+        raw_bytes=raw,
+    )

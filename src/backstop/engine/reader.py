@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from . import format as fmt
 from .errors import BlobMissing, ItemNotFound, ObjectNotFound
 from .index import Location
+from .tree import FOLDER
 
 if TYPE_CHECKING:
     from .repository import Repository, SnapshotInfo
@@ -137,53 +138,58 @@ def restore_to_folder(
     progress: Progress | None = None,
     workers: int = 2,
 ) -> RestoreStats:
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    root = dest.resolve()
+    """Write the item or folder at `path` (the whole snapshot by default) under `dest`."""
+    top = repo.entry(snapshot, path)
+    root = str(Path(dest).resolve())
+    os.makedirs(root, exist_ok=True)
     index = repo.index()
-    # (pack) -> [(offset, location, file path, file offset)]
-    reads: dict[str, list[tuple[int, Location, Path, int]]] = defaultdict(list)
-    files = folders = total = 0
-    single: set[Path] = set()
-    for full, entry in repo.walk(snapshot, path):
-        relative = full.split("/")[len(path.strip("/").split("/")) if path.strip("/") else 0 :]
-        target = root.joinpath(*(safe_name(part) for part in relative)) if relative else root
-        if entry.is_folder:
-            target.mkdir(parents=True, exist_ok=True)
-            folders += 1
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        files += 1
-        total += entry.size
-        if len(entry.content) != 1:
+    # pack -> [(offset, location, file, position in file, whole file?)]
+    reads: dict[str, list[tuple[int, Location, str, int, bool]]] = defaultdict(list)
+    counts = [0, 0, 0]  # files, folders, bytes
+
+    def add_file(target: str, name: str, content: list[bytes], size: int) -> None:
+        counts[0] += 1
+        counts[2] += size
+        whole = len(content) == 1
+        if not whole:
             with open(target, "wb") as handle:  # empty, or pre-sized for chunks written in place
-                handle.truncate(entry.size)
-        else:
-            single.add(target)
+                handle.truncate(size)
         position = 0
-        for blob_id in entry.content:
+        for blob_id in content:
             location = index.get(blob_id)
             if location is None:
-                raise BlobMissing(f"{full}: blob {blob_id.hex()} is not in the index")
-            reads[location.pack].append((location.offset, location, target, position))
+                raise BlobMissing(f"{name}: blob {blob_id.hex()} is not in the index")
+            reads[location.pack].append((location.offset, location, target, position, whole))
             position += location.raw_length
-    done = 0
+
+    def add_tree(tree_id: bytes, folder: str) -> None:
+        for record in repo.tree(tree_id):
+            target = os.path.join(folder, safe_name(record[0]))
+            if record[1] == FOLDER:
+                os.makedirs(target, exist_ok=True)
+                counts[1] += 1
+                add_tree(record[5], target)
+            else:
+                add_file(target, record[0], record[4], record[3])
+
+    if top.is_folder and top.tree is not None:
+        add_tree(top.tree, root)
+    else:
+        add_file(os.path.join(root, safe_name(top.name)), top.name, list(top.content), top.size)
 
     def restore_pack(pack: str) -> int:
-        wanted = sorted(reads[pack], key=lambda r: r[0])
+        wanted = sorted(reads.pop(pack), key=lambda r: r[0])
         start = wanted[0][1].offset
-        end = max(loc.offset + loc.length for _, loc, _, _ in wanted)
+        end = max(loc.offset + loc.length for _, loc, _, _, _ in wanted)
         try:
-            span = repo.store.get_range(fmt.pack_key(pack), start, end)
+            span = memoryview(repo.store.get_range(fmt.pack_key(pack), start, end))
         except ObjectNotFound:
             raise BlobMissing(f"pack {pack} is missing") from None
-        view = memoryview(span)
         written = 0
-        for _, location, target, offset in wanted:
-            data = repo.decode_blob(
-                location, view[location.offset - start : location.offset - start + location.length]
-            )
-            if target in single:
+        for _, location, target, offset, whole in wanted:
+            at = location.offset - start
+            data = repo.decode_blob(location, span[at : at + location.length])
+            if whole:
                 with open(target, "wb") as handle:
                     handle.write(data)
             else:
@@ -195,9 +201,10 @@ def restore_to_folder(
             written += len(data)
         return written
 
+    done = 0
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for written in pool.map(restore_pack, list(reads)):
             done += written
             if progress:
-                progress(done, total)
-    return RestoreStats(files, folders, total)
+                progress(done, counts[2])
+    return RestoreStats(*counts)

@@ -97,6 +97,7 @@ class Repository:
         self._index_lock = threading.Lock()
         self._trees: OrderedDict[bytes, list[list[Any]]] = OrderedDict()
         self._manifests: dict[str, SnapshotInfo] = {}
+        self._local = threading.local()
 
     def __repr__(self) -> str:
         return f"Repository({self.store.url})"
@@ -227,8 +228,11 @@ class Repository:
             raise IntegrityError(f"{what} is truncated")
         plain = self.crypto.decrypt(sealed, fmt.blob_aad(location.type, location.blob_id), what)
         if plain[0] == fmt.ZSTD:
+            decompressor = getattr(self._local, "zstd", None)
+            if decompressor is None:
+                decompressor = self._local.zstd = zstandard.ZstdDecompressor()
             try:
-                data = zstandard.ZstdDecompressor().decompress(plain[1:], max_output_size=location.raw_length)
+                data = decompressor.decompress(memoryview(plain)[1:], max_output_size=location.raw_length)
             except zstandard.ZstdError as exc:
                 raise IntegrityError(f"{what} cannot be decompressed: {exc}") from exc
         elif plain[0] == fmt.RAW:

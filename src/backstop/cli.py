@@ -5,6 +5,7 @@
     backstop scheduler        enqueues periodic tasks; exactly one per installation
     backstop serve            the embedded default: web, one worker and the scheduler
     backstop demo             demo tenants and users, then serve
+    backstop repo COMMAND     operate a backup repository (see backstop.repo_cli)
 
 Heavy imports (Django, Huey) wait until a command needs them, so that a process notes a
 stop request from its first milliseconds on.
@@ -26,6 +27,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from backstop import repo_cli
 from backstop.config import ConfigError
 
 if TYPE_CHECKING:
@@ -290,6 +292,7 @@ def _parser() -> argparse.ArgumentParser:
     for cmd in (serve_cmd, demo_cmd):
         cmd.add_argument("--host", default="127.0.0.1")
         cmd.add_argument("--port", type=int, default=8000)
+    repo_cli.add_parser(commands)
     return parser
 
 
@@ -306,6 +309,8 @@ def _run(args: list[str]) -> int:
             return serve(options.host, options.port)
         case "demo":
             return demo(options.host, options.port, options.no_serve)
+        case "repo":
+            return repo_cli.run(options)
     return 2  # unreachable: argparse refuses unknown commands
 
 

@@ -57,12 +57,6 @@ def test_get_range_past_the_end_is_cut_at_the_end(store: Store) -> None:
     assert store.get_range("k", 2, 100) == b"llo"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=StoreUnavailable,
-    reason="stores.py: a range starting past the end (416 / 'Invalid range') is a GenericError, "
-    "retried as if transient and reported as StoreUnavailable",
-)
 def test_get_range_starting_past_the_end_is_a_permanent_error(store_url: StoreURL) -> None:
     url, options = store_url
     store = open_store(url, options, retry=FAST)
@@ -174,12 +168,6 @@ def test_a_wrong_azure_key_is_access_denied(azurite: Azurite) -> None:
         store.put("config", b"x")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=StoreUnavailable,
-    reason="stores.py: obstore reports a refused list as a GenericError (403 inside), which is "
-    "retried and becomes StoreUnavailable",
-)
 def test_a_wrong_azure_key_is_access_denied_when_listing(azurite: Azurite) -> None:
     container = azurite.new_container()
     wrong = "A" * 8 + AZURITE_KEY[8:]

@@ -427,10 +427,14 @@ class Repository:
         now: datetime | None = None,
         progress: Progress | None = None,
         repack_below: float = 0.5,
+        session_timeout: timedelta | None = None,
     ) -> PruneReport:
+        """Delete what no snapshot needs. `session_timeout` is how long a writer's marker may go
+        unrefreshed before its writer counts as dead (15 minutes by default)."""
         from .prune import prune
+        from .sessions import SESSION_TIMEOUT
 
-        return prune(self, grace, now, progress, repack_below)
+        return prune(self, grace, now, progress, repack_below, session_timeout or SESSION_TIMEOUT)
 
     def erase(self, entity: str, paths: Iterable[str]) -> EraseReport:
         from .erase import erase

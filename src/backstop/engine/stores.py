@@ -12,7 +12,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
@@ -86,6 +86,17 @@ class Store:
             except _PERMANENT as exc:
                 raise StoreError(f"{self.url}: cannot {what} {key}: {_first_line(exc)}") from exc
             except (obx.BaseError, OSError) as exc:
+                text = str(exc)
+                if "403 Forbidden" in text or "401 Unauthorized" in text:
+                    raise StoreAccessDenied(
+                        f"{self.url}: access denied to {what} {key}: {_first_line(exc)}"
+                    ) from exc
+                if (
+                    "Invalid range" in text
+                    or "range was invalid" in text
+                    or "416 Range Not Satisfiable" in text
+                ):
+                    raise StoreError(f"{self.url}: cannot {what} {key}: {_first_line(exc)}") from exc
                 delay = next(delays, None)
                 if delay is None:
                     attempts = self.retry.attempts
@@ -158,7 +169,9 @@ def open_store(url: str, options: Mapping[str, Any] | None = None, retry: RetryP
     scheme = parts.scheme
     prefix = unquote(parts.path).strip("/") or None
     # obstore retries inside HTTP stores too; we turn that off so `Store._call` is the only retry loop.
-    no_retry: Any = {"max_retries": 0, "retry_timeout": 60}
+    no_retry: Any = {"max_retries": 0, "retry_timeout": timedelta(seconds=60)}
+    # A server that accepts and never answers must not hold a backup for minutes per attempt.
+    timeouts = {"connect_timeout": "10s", "timeout": "120s"}
     raw: Any
     if scheme == "memory":
         raw = MemoryStore()
@@ -168,31 +181,32 @@ def open_store(url: str, options: Mapping[str, Any] | None = None, retry: RetryP
         raw = LocalStore(folder, mkdir=True)
     elif scheme == "s3":
         endpoint = opts.pop("endpoint", None)
-        client: Any = {"allow_http": True} if endpoint and str(endpoint).startswith("http://") else None
+        client: Any = {**timeouts, "allow_http": bool(endpoint and str(endpoint).startswith("http://"))}
         raw = S3Store(
             parts.netloc,
             prefix=prefix,
-            endpoint=endpoint,
             region=opts.pop("region", None) or "us-east-1",
             client_options=client,
             retry_config=no_retry,
             **_only(opts, "access_key_id", "secret_access_key", "session_token"),
+            **({"endpoint": endpoint} if endpoint else {}),
         )
     elif scheme == "az":
         endpoint = opts.pop("endpoint", None)
-        client = {"allow_http": True} if endpoint and str(endpoint).startswith("http://") else None
+        client = {**timeouts, "allow_http": bool(endpoint and str(endpoint).startswith("http://"))}
         raw = AzureStore(
             parts.netloc,
             prefix=prefix,
-            endpoint=endpoint,
             client_options=client,
             retry_config=no_retry,
             **_only(opts, "account_name", "account_key", "sas_token", "use_emulator"),
+            **({"endpoint": endpoint} if endpoint else {}),
         )
     elif scheme == "gs":
         raw = GCSStore(
             parts.netloc,
             prefix=prefix,
+            client_options=timeouts,
             retry_config=no_retry,
             **_only(opts, "service_account_key", "service_account_path"),
         )

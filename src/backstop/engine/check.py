@@ -63,9 +63,11 @@ def check(repo: Repository, read_data: float = 0.0, progress: Progress | None = 
     loose: list[Problem] = []
     index = BlobIndex()
     extent: dict[str, int] = defaultdict(int)
+    sizes: dict[str, int] = {}
     try:
         for _, packs in repo.index_objects():
-            for pack_id, records in packs:
+            for pack_id, records, size in packs:
+                sizes[pack_id] = size
                 number = index.pack_number(pack_id)
                 for blob_id, blob_type, offset, length, raw in fmt.ENTRY.iter_unpack(records):
                     index.add(blob_id, blob_type, number, offset, length, raw)
@@ -76,7 +78,7 @@ def check(repo: Repository, read_data: float = 0.0, progress: Progress | None = 
     for pack_id, end in extent.items():
         if pack_id not in stored:
             bad_packs[pack_id] = Problem("pack-missing", pack_id, "the pack is missing from the store")
-        elif stored[pack_id] < end + fmt.PACK_TRAILER.size:
+        elif stored[pack_id] != sizes[pack_id] or stored[pack_id] < end + fmt.PACK_TRAILER.size:
             bad_packs[pack_id] = Problem(
                 "pack-truncated", pack_id, f"the pack is {stored[pack_id]} bytes, too short"
             )

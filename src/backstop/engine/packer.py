@@ -143,8 +143,8 @@ class Packer:
             for blob_id, blob_type, raw_length, sealed in sealed_blobs:
                 self._entries += ENTRY.pack(blob_id, blob_type, len(self._pack), len(sealed), raw_length)
                 self._pack += sealed
-            if len(self._pack) >= self.pack_size:
-                self._hand_over_pack()
+                if len(self._pack) >= self.pack_size:
+                    self._hand_over_pack()
 
     def _hand_over_pack(self) -> None:
         """Called with the pack lock held."""

@@ -27,7 +27,7 @@ from .sessions import SESSION_TIMEOUT, PruneLock, live_sessions, stale_sessions
 from .tree import FOLDER
 
 if TYPE_CHECKING:
-    from .repository import Repository
+    from .repository import PackRecords, Repository
 
 Progress = Callable[[int, int | None], None]
 INDEX_OBJECT_BLOBS = 100_000
@@ -121,10 +121,12 @@ def _prune(
     planned = frozenset(p for plan in old_plans for p in plan.packs)
     index_keys: list[str] = []
     packs: dict[str, bytes] = {}
+    sizes: dict[str, int] = {}
     for key, entries in repo.index_objects():
         index_keys.append(key)
-        for pack_id, records in entries:
+        for pack_id, records, size in entries:
             packs.setdefault(pack_id, records)
+            sizes[pack_id] = size
     stored = {info.key.rsplit("/", 1)[-1]: info for info in store.list("data/")}
     live = mark_live(repo, progress)
     report.blobs_live = len(live)
@@ -185,7 +187,7 @@ def _prune(
     doomed = {p for plan in runnable for p in plan.packs if p in dead}
     report.packs_deferred = len({p for plan in deferred for p in plan.packs})
     if doomed:
-        keep = [(p, r) for p, r in packs.items() if p not in doomed]
+        keep = [(p, r, sizes[p]) for p, r in packs.items() if p not in doomed]
         report.index_objects_written = _write_index(repo, keep)
         for key in index_keys:
             store.delete(key)
@@ -206,13 +208,13 @@ def _prune(
 
 def _repack(repo: Repository, sparse: list[str], packs: dict[str, bytes], owner: BlobIndex) -> int:
     """Copy the live blobs each sparse pack owns into new packs, and index them."""
-    written: list[tuple[str, bytes]] = []
+    written: list[PackRecords] = []
     packer = Packer(
         repo.store,
         repo.crypto,
         pack_size=repo.pack_size,
         level=repo.compression_level,
-        on_pack=lambda pack_id, records, size: written.append((pack_id, records)),
+        on_pack=lambda pack_id, records, size: written.append((pack_id, records, size)),
     )
     try:
         for pack_id in sparse:
@@ -234,11 +236,11 @@ def _repack(repo: Repository, sparse: list[str], packs: dict[str, bytes], owner:
     return len(sparse)
 
 
-def _write_index(repo: Repository, packs: list[tuple[str, bytes]]) -> int:
-    batch: list[tuple[str, bytes]] = []
+def _write_index(repo: Repository, packs: list[PackRecords]) -> int:
+    batch: list[PackRecords] = []
     count = blobs = 0
-    for pack_id, records in packs:
-        batch.append((pack_id, records))
+    for pack_id, records, size in packs:
+        batch.append((pack_id, records, size))
         blobs += len(records) // fmt.ENTRY.size
         if blobs >= INDEX_OBJECT_BLOBS:
             repo.write_index(batch)

@@ -10,7 +10,7 @@ from . import format as fmt
 from .errors import EngineError
 
 if TYPE_CHECKING:
-    from .repository import Repository
+    from .repository import PackRecords, Repository
 
 Progress = Callable[[int, int | None], None]
 
@@ -43,7 +43,7 @@ def rebuild_index(repo: Repository, progress: Progress | None = None) -> Rebuild
     report = RebuildReport()
     old = [info.key for info in repo.store.list("index/")]
     stored = repo.store.list("data/")
-    packs: list[tuple[str, bytes]] = []
+    packs: list[PackRecords] = []
     for number, info in enumerate(stored, 1):
         pack_id = info.key.rsplit("/", 1)[-1]
         try:
@@ -51,7 +51,7 @@ def rebuild_index(repo: Repository, progress: Progress | None = None) -> Rebuild
         except EngineError as exc:
             report.unreadable.append(f"{pack_id}: {exc}")
         else:
-            packs.append((pack_id, records))
+            packs.append((pack_id, records, info.size))
             report.packs += 1
             report.blobs += len(records) // fmt.ENTRY.size
         if progress:

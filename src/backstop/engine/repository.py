@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from .writer import SnapshotWriter
 
 Progress = Callable[[int, int | None], None]
+PackRecords = tuple[str, bytes, int]  # pack id, its ENTRY records, its stored size
 DEFAULT_PACK_SIZE = 16 * 1024 * 1024
 DEFAULT_LEVEL = 3
 TREE_CACHE = 512
@@ -175,22 +176,22 @@ class Repository:
         with self._index_lock:
             self._index = None
 
-    def index_objects(self) -> Iterator[tuple[str, list[tuple[str, bytes]]]]:
-        """(object key, [(pack id, ENTRY records)]) for every index object."""
+    def index_objects(self) -> Iterator[tuple[str, list[PackRecords]]]:
+        """(object key, [(pack id, ENTRY records, pack size)]) for every index object."""
         for info in self.store.list("index/"):
             try:
                 data = self.store.get(info.key)
             except ObjectNotFound:
                 continue  # a prune replaced it while we listed
             packs = fmt.open_object(self.crypto, fmt.KIND_INDEX, data, info.key)["packs"]
-            yield info.key, [(pack_id, records) for pack_id, records in packs]
+            yield info.key, [(pack_id, records, size) for pack_id, records, size in packs]
 
     def load_index(self, exclude_packs: frozenset[str] = frozenset()) -> tuple[BlobIndex, list[str]]:
         objects = list(self.index_objects())
-        total = sum(len(records) // fmt.ENTRY.size for _, packs in objects for _, records in packs)
+        total = sum(len(records) // fmt.ENTRY.size for _, packs in objects for _, records, _ in packs)
         index = BlobIndex(total)
         for _, packs in objects:
-            for pack_id, records in packs:
+            for pack_id, records, _size in packs:
                 if pack_id in exclude_packs:
                     continue
                 number = index.pack_number(pack_id)
@@ -198,8 +199,8 @@ class Repository:
                     index.add(blob_id, blob_type, number, offset, length, raw)
         return index, [key for key, _ in objects]
 
-    def write_index(self, packs: list[tuple[str, bytes]]) -> str:
-        data = fmt.seal_object(self.crypto, fmt.KIND_INDEX, {"packs": [[p, r] for p, r in packs]})
+    def write_index(self, packs: list[PackRecords]) -> str:
+        data = fmt.seal_object(self.crypto, fmt.KIND_INDEX, {"packs": [list(p) for p in packs]})
         key = f"index/{fmt.object_id(data)}"
         self.store.put(key, data)
         return key
@@ -272,6 +273,10 @@ class Repository:
             data = self.store.get(name.key)
         except ObjectNotFound:
             raise SnapshotNotFound(f"snapshot {name.id[:12]} is gone (forgotten or rewritten)") from None
+        if data[:3] == fmt.MAGIC and len(data) > 3 and data[3] != fmt.VERSION:
+            raise UnsupportedFormat(
+                f"snapshot {name.id[:12]} has format version {data[3]}; this Backstop reads {fmt.VERSION}"
+            )
         if fmt.object_id(data) != name.id:
             raise IntegrityError(f"snapshot {name.id[:12]} does not hash to its id")
         value = fmt.open_object(self.crypto, fmt.KIND_SNAPSHOT, data, f"snapshot {name.id[:12]}")

@@ -28,7 +28,7 @@ from .sessions import SessionMarker
 from .tree import FOLDER, canonical, encode_tree, file_record, folder_record, record_items, split_path
 
 if TYPE_CHECKING:
-    from .repository import Repository
+    from .repository import PackRecords, Repository
 
 INDEX_EVERY_BLOBS = 100_000
 INDEX_EVERY_PACKS = 8
@@ -102,7 +102,7 @@ class SnapshotWriter:
             raise
         self._root = _Folder(bytes.fromhex(self.parent.tree) if self.parent else None)
         self._lock = threading.Lock()
-        self._pending: list[tuple[str, bytes]] = []
+        self._pending: list[PackRecords] = []
         self._pending_blobs = 0
         self._done = False
         self.manifest_overrides: dict[str, Any] = {}  # erase keeps a rewritten snapshot's own fields
@@ -212,7 +212,7 @@ class SnapshotWriter:
     def _on_pack(self, pack_id: str, records: bytes, stored: int) -> None:
         """Runs in an uploader thread once a pack is stored."""
         with self._lock:
-            self._pending.append((pack_id, records))
+            self._pending.append((pack_id, records, stored))
             self._pending_blobs += len(records) // fmt.ENTRY.size
             self.stats.packs_written += 1
             self.stats.bytes_stored += stored

@@ -439,7 +439,8 @@ class Repository:
         from .prune import prune
         from .sessions import SESSION_TIMEOUT
 
-        return prune(self, grace, now, progress, repack_below, session_timeout or SESSION_TIMEOUT)
+        timeout = SESSION_TIMEOUT if session_timeout is None else session_timeout
+        return prune(self, grace, now, progress, repack_below, timeout)
 
     def erase(self, entity: str, paths: Iterable[str]) -> EraseReport:
         from .erase import erase

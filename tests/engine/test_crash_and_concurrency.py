@@ -91,7 +91,7 @@ def test_a_backup_started_after_a_plan_does_not_rely_on_planned_packs(tmp_path: 
 
 def test_prunes_running_throughout_a_stream_of_backups_lose_nothing(tmp_path: Path) -> None:
     url = (tmp_path / "repo").as_uri()
-    repo = new_repo(open_store(url))
+    new_repo(open_store(url))
     shared = [random.Random(n).randbytes(8_000) for n in range(50)]
     done = threading.Event()
     snapshots: dict[str, dict[str, bytes]] = {}

@@ -134,7 +134,7 @@ def test_an_unknown_format_version_is_refused(repo_on_disk: tuple[Repository, Pa
 
 
 def test_an_unknown_object_version_is_refused(repo_on_disk: tuple[Repository, Path, str]) -> None:
-    _, root, snap = repo_on_disk
+    _, root, _ = repo_on_disk
     manifest = next((root / "snapshots").rglob("*_*"))
     data = bytearray(manifest.read_bytes())
     data[3] = 7

@@ -171,7 +171,7 @@ def open_store(url: str, options: Mapping[str, Any] | None = None, retry: RetryP
     # obstore retries inside HTTP stores too; we turn that off so `Store._call` is the only retry loop.
     no_retry: Any = {"max_retries": 0, "retry_timeout": timedelta(seconds=60)}
     # A server that accepts and never answers must not hold a backup for minutes per attempt.
-    timeouts = {"connect_timeout": "10s", "timeout": "120s"}
+    timeouts: Any = {"connect_timeout": "10s", "timeout": "120s"}
     raw: Any
     if scheme == "memory":
         raw = MemoryStore()

@@ -17,6 +17,7 @@ MIN_SIZE = 256 * 1024
 AVG_SIZE = 1024 * 1024
 MAX_SIZE = 4 * 1024 * 1024
 
+_WHOLE_READS = (io.BufferedReader, io.BytesIO)
 Content = bytes | bytearray | memoryview | BinaryIO | Iterable[bytes]
 
 
@@ -35,7 +36,12 @@ class Chunker:
                 yield bytes(chunk.data)
             return
         stream = _as_stream(content)
-        head = _read_exactly(stream, MIN_SIZE + 1)
+        # A buffered file or BytesIO returns everything up to EOF in one read; others may not.
+        head = (
+            stream.read(MIN_SIZE + 1)
+            if isinstance(stream, _WHOLE_READS)
+            else _read_exactly(stream, MIN_SIZE + 1)
+        )
         if len(head) <= MIN_SIZE:
             yield head
             return

@@ -203,9 +203,8 @@ class SnapshotWriter:
         return _find(self.repo.tree(folder.base), name)
 
     def _store(self, blob_id: bytes, blob_type: int, data: bytes) -> None:
-        if blob_id in self._known or blob_id in self._session:
+        if blob_id in self._known or not self._session.add(blob_id, blob_type, PENDING, 0, 0, len(data)):
             return
-        self._session.add(blob_id, blob_type, PENDING, 0, 0, len(data))
         self.stats.blobs_new += 1
         self._packer.submit(blob_id, blob_type, data)
 

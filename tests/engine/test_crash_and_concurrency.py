@@ -44,7 +44,7 @@ def test_a_writer_killed_at_random_points_leaves_no_partial_snapshot(tmp_path: P
     report = repo.prune(grace=timedelta(0), session_timeout=timedelta(0))
     assert report.packs_deferred == 0
     assert report.packs_deleted > 0 or before.snapshots == 10
-    live = mark_live(repo)
+    live = mark_live(repo)[0]
     assert all(location.blob_id in live for location in repo.index()), "garbage survived the prune"
     after = repo.check(read_data=1.0)
     assert after.ok and after.unindexed_packs == 0
@@ -146,3 +146,32 @@ def test_erase_then_prune_removes_an_item_for_good(tmp_path: Path) -> None:
         assert {k: v for k, v in files.items() if k in kept} == kept
     assert repo.check(read_data=1.0).ok
     assert repo.store.list("erasures/") == []
+
+
+def test_a_backup_inheriting_from_a_snapshot_forgotten_meanwhile_keeps_its_data(tmp_path: Path) -> None:
+    repo = new_repo(open_store((tmp_path / "repo").as_uri()))
+    content = {f"Archive/{n}.eml": random.Random(n).randbytes(20_000) for n in range(10)}
+    parent = write(repo, "imap/dave", content)
+    with repo.writer("imap/dave", parent=parent) as writer:  # carries Archive/ over by reference
+        writer.add("INBOX/new.eml", {}, b"new mail")
+        repo.forget(RetentionPolicy(keep_last=0))  # the parent goes while the backup runs
+        during = repo.prune(grace=timedelta(0))
+        assert during.packs_deleted == 0
+        snap = writer.commit().snapshot_id
+    repo.prune(grace=timedelta(0))
+    assert snapshot_files(repo, snap) == {**content, "INBOX/new.eml": b"new mail"}
+    assert repo.check(read_data=1.0).ok
+    assert repo.store.list("forgets/") == []  # no writer is older than the forget any more
+
+
+def test_erase_takes_effect_even_within_the_grace_period(tmp_path: Path) -> None:
+    repo = new_repo(open_store((tmp_path / "repo").as_uri()))
+    secret = random.Random(5).randbytes(10_000)
+    write(repo, "imap/erin", {"a.eml": random.Random(6).randbytes(10_000), "secret.eml": secret})
+    repo.erase("imap/erin", ["secret.eml"])
+    repo.prune()  # default grace: one hour, and every pack here is seconds old
+    secret_id = repo.crypto.blob_id(secret)
+    for info in repo.store.list("data/"):
+        records = read_pack_header(repo, info.key.rsplit("/", 1)[-1], info.size)
+        assert secret_id not in {entry.blob_id for entry in fmt.iter_entries(records)}
+    assert repo.check(read_data=1.0).ok

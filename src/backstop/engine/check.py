@@ -80,7 +80,9 @@ def check(repo: Repository, read_data: float = 0.0, progress: Progress | None = 
             bad_packs[pack_id] = Problem("pack-missing", pack_id, "the pack is missing from the store")
         elif stored[pack_id] != sizes[pack_id] or stored[pack_id] < end + fmt.PACK_TRAILER.size:
             bad_packs[pack_id] = Problem(
-                "pack-truncated", pack_id, f"the pack is {stored[pack_id]} bytes, too short"
+                "pack-truncated" if stored[pack_id] < sizes[pack_id] else "pack-size-wrong",
+                pack_id,
+                f"the pack is {stored[pack_id]} bytes; the index says {sizes[pack_id]}",
             )
     report.unindexed_packs = sum(1 for pack_id in stored if pack_id not in extent)
     if read_data > 0:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from . import format as fmt
 from .errors import ItemNotFound
+from .prune import note_forget
 from .tree import split_path
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ def erase(repo: Repository, entity: str, paths: Iterable[str]) -> EraseReport:
                 "erased": sum(items for _, items in present),
             }
             writer.commit()
+        note_forget(repo)
         repo.store.delete(snap.key)
         rewritten += 1
         erased += sum(items for _, items in present)

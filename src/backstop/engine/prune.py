@@ -20,17 +20,18 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from . import format as fmt
-from .errors import ObjectNotFound
+from .errors import ObjectNotFound, SnapshotNotFound
 from .index import BlobIndex, BlobSet, Location
 from .packer import Packer
+from .repair import read_pack_header, write_index_batches
 from .sessions import SESSION_TIMEOUT, PruneLock, live_sessions, stale_sessions
+from .stores import ObjectInfo, Store
 from .tree import FOLDER
 
 if TYPE_CHECKING:
     from .repository import PackRecords, Repository
 
 Progress = Callable[[int, int | None], None]
-INDEX_OBJECT_BLOBS = 100_000
 
 
 @dataclass(slots=True)
@@ -69,24 +70,56 @@ def doomed_packs(repo: Repository) -> frozenset[str]:
     return frozenset(pack for plan in load_plans(repo) for pack in plan.packs)
 
 
-def mark_live(repo: Repository, progress: Progress | None = None) -> BlobSet:
-    live = BlobSet()
-    snapshots = repo.snapshots()
-    for number, snap in enumerate(snapshots, 1):
+def note_forget(repo: Repository) -> None:
+    """Record that snapshots were removed (forget, erase): see the rule in `_prune`."""
+    repo.store.put(f"forgets/{fmt.time_key(datetime.now(UTC))}_{os.urandom(8).hex()}", b"")
+
+
+def _forget_times(store: Store) -> list[tuple[datetime, str]]:
+    times = []
+    for info in store.list("forgets/"):
+        try:
+            times.append((fmt.parse_time_key(info.key.rsplit("/", 1)[-1].partition("_")[0]), info.key))
+        except ValueError:
+            continue
+    return times
+
+
+def mark_live(
+    repo: Repository,
+    progress: Progress | None = None,
+    live: BlobSet | None = None,
+    skip: frozenset[str] = frozenset(),
+) -> tuple[BlobSet, set[str], list[bytes]]:
+    """Every blob reachable from a snapshot: (the set, the manifests marked, the blobs added).
+
+    With `live` and `skip`, only snapshots not marked before are walked, into the same set."""
+    live = live if live is not None else BlobSet()
+    added: list[bytes] = []
+    names = [n for n in repo.snapshot_names() if n.key not in skip]
+    marked: set[str] = set()
+    for number, name in enumerate(names, 1):
+        try:
+            snap = repo.manifest(name)
+        except SnapshotNotFound:
+            continue  # forgotten while we listed
+        marked.add(name.key)
         stack = [bytes.fromhex(snap.tree)]
         while stack:
             tree_id = stack.pop()
             if not live.add(tree_id):
                 continue  # shared with a snapshot already marked
+            added.append(tree_id)
             for record in repo.tree(tree_id):  # an unreadable tree stops the prune: run check
                 if record[1] == FOLDER:
                     stack.append(record[5])
                 else:
                     for blob_id in record[4]:
-                        live.add(blob_id)
+                        if live.add(blob_id):
+                            added.append(blob_id)
         if progress:
-            progress(number, len(snapshots))
-    return live
+            progress(number, len(names))
+    return live, marked, added
 
 
 def prune(
@@ -99,6 +132,7 @@ def prune(
 ) -> PruneReport:
     now = now or datetime.now(UTC)
     lock = PruneLock(repo.store, now)
+    repo.forget_index()  # a long-lived Repository may hold an index older than today's snapshots
     try:
         return _prune(repo, grace, now, progress, repack_below, session_timeout)
     finally:
@@ -116,7 +150,8 @@ def _prune(
 ) -> PruneReport:
     report = PruneReport()
     store = repo.store
-    erasing = bool(store.list("erasures/"))
+    erasures = [info.key for info in store.list("erasures/")]
+    erasing = bool(erasures)
     old_plans = load_plans(repo)
     planned = frozenset(p for plan in old_plans for p in plan.packs)
     index_keys: list[str] = []
@@ -128,7 +163,7 @@ def _prune(
             packs.setdefault(pack_id, records)
             sizes[pack_id] = size
     stored = {info.key.rsplit("/", 1)[-1]: info for info in store.list("data/")}
-    live = mark_live(repo, progress)
+    live, marked, _ = mark_live(repo, progress)
     report.blobs_live = len(live)
 
     # Each live blob is owned by one pack, preferring packs that no plan wants to delete.
@@ -151,14 +186,12 @@ def _prune(
 
     dead = {p for p in packs if owned_bytes[p] == 0 and old_enough(p)}
     dead |= {p for p in stored if p not in packs and old_enough(p)}  # crashed writers' unindexed packs
+    with_dead = [p for p in packs if p not in dead and p in stored and owned_bytes[p] < total_bytes[p]]
+    # After an erase every pack with a dead blob is repacked, however young: the grace period
+    # protects packs a running writer may still reference, and an erased blob is referenced by
+    # nothing any more. Otherwise young packs wait, and only mostly-empty ones are repacked.
     sparse = [
-        p
-        for p in packs
-        if p not in dead
-        and p in stored
-        and old_enough(p)
-        and owned_bytes[p] < total_bytes[p]
-        and (erasing or owned_bytes[p] < total_bytes[p] * repack_below)
+        p for p in with_dead if erasing or (old_enough(p) and owned_bytes[p] < total_bytes[p] * repack_below)
     ]
     if sparse:
         report.packs_repacked = _repack(repo, sparse, packs, owner)
@@ -178,17 +211,33 @@ def _prune(
         )
         new_plans.append(Plan(key, frozenset(fresh), blockers))
 
-    alive = {s.key for s in live_sessions(store, datetime.now(UTC), session_timeout)}
+    sessions = live_sessions(store, datetime.now(UTC), session_timeout)
+    alive = {s.key for s in sessions}
+    # A writer carries its parent's trees over by reference. If that parent was forgotten while
+    # the writer ran, the writer may refer to packs that look dead: no plan runs until it ends.
+    forgets = sorted(_forget_times(store))
+    inheriting = bool(forgets) and any(s.started <= forgets[-1][0] for s in sessions)
     runnable: list[Plan] = []
     deferred: list[Plan] = []
     for plan in [*old_plans, *new_plans]:
         blocked = bool(alive) if plan.blockers is None else any(b in alive for b in plan.blockers)
+        blocked = blocked or inheriting
         (deferred if blocked else runnable).append(plan)
     doomed = {p for plan in runnable for p in plan.packs if p in dead}
+    if doomed:
+        # A writer that ended after the marking above (a blocker, or one too short-lived to be
+        # listed) committed a snapshot we have not seen: mark it too, and spare what it uses.
+        repo.forget_index()  # their trees may sit in packs indexed since we loaded it
+        _, _, revived = mark_live(repo, live=live, skip=frozenset(marked))
+        if revived:
+            again = BlobSet()
+            for blob_id in revived:
+                again.add(blob_id)
+            doomed = {p for p in doomed if not _holds_any(repo, p, packs.get(p), stored, again)}
     report.packs_deferred = len({p for plan in deferred for p in plan.packs})
     if doomed:
         keep = [(p, r, sizes[p]) for p, r in packs.items() if p not in doomed]
-        report.index_objects_written = _write_index(repo, keep)
+        report.index_objects_written = write_index_batches(repo, keep)
         for key in index_keys:
             store.delete(key)
         for pack_id in sorted(doomed):
@@ -200,10 +249,24 @@ def _prune(
         store.delete(plan.key)
     for key in stale_sessions(store, now, session_timeout):
         store.delete(key)
+    oldest = min((s.started for s in sessions), default=None)
+    for moment, key in forgets:
+        if oldest is None or moment < oldest:
+            store.delete(key)  # no running writer is older than this forget: it no longer matters
     if erasing and not deferred:
-        for info in store.list("erasures/"):
-            store.delete(info.key)
+        for key in erasures:  # only those this run saw: a later erase waits for the next prune
+            store.delete(key)
     return report
+
+
+def _holds_any(
+    repo: Repository, pack_id: str, records: bytes | None, stored: dict[str, ObjectInfo], blobs: BlobSet
+) -> bool:
+    if records is None:  # indexed after we read the index: its own header says what it holds
+        if pack_id not in stored:
+            return False
+        records = read_pack_header(repo, pack_id, stored[pack_id].size)
+    return any(entry[0] in blobs for entry in fmt.ENTRY.iter_unpack(records))
 
 
 def _repack(repo: Repository, sparse: list[str], packs: dict[str, bytes], owner: BlobIndex) -> int:
@@ -234,18 +297,3 @@ def _repack(repo: Repository, sparse: list[str], packs: dict[str, bytes], owner:
     if written:
         repo.write_index(written)
     return len(sparse)
-
-
-def _write_index(repo: Repository, packs: list[PackRecords]) -> int:
-    batch: list[PackRecords] = []
-    count = blobs = 0
-    for pack_id, records, size in packs:
-        batch.append((pack_id, records, size))
-        blobs += len(records) // fmt.ENTRY.size
-        if blobs >= INDEX_OBJECT_BLOBS:
-            repo.write_index(batch)
-            batch, blobs, count = [], 0, count + 1
-    if batch:
-        repo.write_index(batch)
-        count += 1
-    return count

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from .repository import PackRecords, Repository
 
 Progress = Callable[[int, int | None], None]
+INDEX_OBJECT_BLOBS = 100_000
 
 
 @dataclass(slots=True)
@@ -38,8 +39,6 @@ def read_pack_header(repo: Repository, pack_id: str, size: int) -> bytes:
 
 
 def rebuild_index(repo: Repository, progress: Progress | None = None) -> RebuildReport:
-    from .prune import _write_index
-
     report = RebuildReport()
     old = [info.key for info in repo.store.list("index/")]
     stored = repo.store.list("data/")
@@ -56,7 +55,7 @@ def rebuild_index(repo: Repository, progress: Progress | None = None) -> Rebuild
             report.blobs += len(records) // fmt.ENTRY.size
         if progress:
             progress(number, len(stored))
-    _write_index(repo, packs)
+    write_index_batches(repo, packs)
     for key in old:
         repo.store.delete(key)
     repo.forget_index()
@@ -86,3 +85,19 @@ def stats(repo: Repository) -> RepoStats:
         blobs=len(index),
         raw_bytes=raw,
     )
+
+
+def write_index_batches(repo: Repository, packs: list[PackRecords]) -> int:
+    """Index objects of at most about INDEX_OBJECT_BLOBS blobs each; returns how many."""
+    batch: list[PackRecords] = []
+    count = blobs = 0
+    for pack_id, records, size in packs:
+        batch.append((pack_id, records, size))
+        blobs += len(records) // fmt.ENTRY.size
+        if blobs >= INDEX_OBJECT_BLOBS:
+            repo.write_index(batch)
+            batch, blobs, count = [], 0, count + 1
+    if batch:
+        repo.write_index(batch)
+        count += 1
+    return count

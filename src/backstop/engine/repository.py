@@ -46,6 +46,7 @@ Progress = Callable[[int, int | None], None]
 PackRecords = tuple[str, bytes, int]  # pack id, its ENTRY records, its stored size
 DEFAULT_PACK_SIZE = 16 * 1024 * 1024
 DEFAULT_LEVEL = 3
+MAX_PACK_SIZE = 1024 * 1024 * 1024  # offsets in pack headers are 32-bit
 TREE_CACHE = 512
 
 
@@ -114,6 +115,8 @@ class Repository:
         pack_size: int = DEFAULT_PACK_SIZE,
         compression_level: int = DEFAULT_LEVEL,
     ) -> Repository:
+        if not 4 * 1024 <= pack_size <= MAX_PACK_SIZE:
+            raise ValueError(f"the pack size must be between 4 KiB and {MAX_PACK_SIZE // 2**20} MiB")
         if store.exists("config"):
             raise RepositoryExists(f"{store.url} already holds a repository")
         config: dict[str, Any] = {
@@ -144,12 +147,18 @@ class Repository:
                 f"{store.url} uses repository format version {config.get('version')}; "
                 f"this Backstop reads version {fmt.VERSION}"
             )
+        unknown: UnsupportedFormat | None = None
         for info in store.list("keys/"):
             try:
                 keys = _read_key(store.get(info.key), config["id"], master_key)
             except IntegrityError:
                 continue
+            except UnsupportedFormat as exc:
+                unknown = exc  # another key object may still open it
+                continue
             return cls(store, config, keys)
+        if unknown is not None:
+            raise unknown
         raise WrongKey(f"the master key does not open the repository at {store.url}")
 
     def rotate_master_key(self, new_master_key: bytes) -> None:
@@ -183,8 +192,12 @@ class Repository:
                 data = self.store.get(info.key)
             except ObjectNotFound:
                 continue  # a prune replaced it while we listed
-            packs = fmt.open_object(self.crypto, fmt.KIND_INDEX, data, info.key)["packs"]
-            yield info.key, [(pack_id, records, size) for pack_id, records, size in packs]
+            try:
+                packs = fmt.open_object(self.crypto, fmt.KIND_INDEX, data, info.key)["packs"]
+                entries = [(str(pack_id), bytes(records), int(size)) for pack_id, records, size in packs]
+            except (KeyError, TypeError, ValueError) as exc:
+                raise IntegrityError(f"{info.key} cannot be decoded: {exc}") from exc
+            yield info.key, entries
 
     def load_index(self, exclude_packs: frozenset[str] = frozenset()) -> tuple[BlobIndex, list[str]]:
         objects = list(self.index_objects())
@@ -228,6 +241,8 @@ class Repository:
         if len(sealed) != location.length:
             raise IntegrityError(f"{what} is truncated")
         plain = self.crypto.decrypt(sealed, fmt.blob_aad(location.type, location.blob_id), what)
+        if not plain:
+            raise IntegrityError(f"{what} has no encoding byte")
         if plain[0] == fmt.ZSTD:
             decompressor = getattr(self._local, "zstd", None)
             if decompressor is None:
@@ -493,7 +508,7 @@ def _read_key(data: bytes, repo_id: str, master_key: bytes) -> RepoKeys:
         body = json.loads(data)
         salt = base64.b64decode(body["salt"])
         wrapped = base64.b64decode(body["wrapped"])
-    except (ValueError, KeyError) as exc:
+    except (ValueError, KeyError, TypeError) as exc:
         raise IntegrityError(f"a key object cannot be read: {exc}") from exc
     if body.get("version") != fmt.VERSION:
         raise UnsupportedFormat(f"key object version {body.get('version')} is not known to this Backstop")

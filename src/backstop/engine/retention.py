@@ -92,7 +92,10 @@ def forget(
                 or (policy.keep_last is not None and position < policy.keep_last)
             )
             (result.kept if keep else result.removed).append(snap)
-    if not dry_run:
+    if not dry_run and result.removed:
+        from .prune import note_forget
+
+        note_forget(repo)  # before deleting: a prune must see it while the deletion can matter
         for snap in result.removed:
             repo.store.delete(snap.key)
     return result

@@ -51,9 +51,9 @@ _SCALARS = frozenset({str, int, float, bool, bytes, type(None)})
 
 def canonical(value: Any) -> Any:
     """Maps with sorted keys, tuples as lists: one encoding for one value."""
-    if type(value) is dict and all(type(v) in _SCALARS for v in value.values()):
-        if all(type(k) is str for k in value):  # the common case, kept fast
-            return dict(sorted(value.items()))
+    simple = type(value) is dict and all(type(v) in _SCALARS for v in value.values())
+    if simple and all(type(k) is str for k in value):  # the common case, kept fast
+        return dict(sorted(value.items()))
     if isinstance(value, Mapping):
         return {str(k): canonical(value[k]) for k in sorted(value, key=str)}
     if isinstance(value, list | tuple):

@@ -91,7 +91,7 @@ class SnapshotWriter:
         self._crypto = repo.crypto
         self._chunker = Chunker(repo.crypto.keys.chunker_seed)
         # The marker goes first: a prune that plans deletions after this point waits for us.
-        self._marker = SessionMarker(repo.store, f"backup of {entity}")
+        self._marker = SessionMarker(repo.store, "backup")  # no entity name: keys stay private
         self._known = self._session = BlobIndex()
         try:
             from .prune import doomed_packs

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 RECORD = struct.Struct("<32sBIIII")  # id, type, pack number, offset, length, raw length
 PENDING = 0xFFFFFFFF  # pack number of a blob queued in this session and not yet uploaded
+ENTRY_SIZE = 45  # format.ENTRY: id, then _ENTRY_TAIL
+_ENTRY_TAIL = struct.Struct("<BIII")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,29 @@ class BlobIndex:
             while slots[slot]:
                 slot = (slot + 1) & mask
             slots[slot] = number + 1
+
+    def add_entries(self, pack_no: int, entries: bytes) -> None:
+        """Bulk-load a pack's ENTRY records (id, type, offset, length, raw length)."""
+        find, records, pack = self._find, self._records, RECORD.pack
+        size = ENTRY_SIZE
+        for start in range(0, len(entries), size):
+            blob_id = entries[start : start + 32]
+            slot, number = find(blob_id)
+            if number >= 0:
+                continue
+            blob_type, offset, length, raw = _ENTRY_TAIL.unpack_from(entries, start + 32)
+            records += pack(blob_id, blob_type, pack_no, offset, length, raw)
+            self._count += 1
+            self._slots[slot] = self._count
+            if self._count * 2 > self._mask:
+                self._grow()
+
+    def pack_number_of(self, blob_id: bytes) -> int:
+        """The pack number holding the blob, or -1."""
+        number = self._find(blob_id)[1]
+        if number < 0:
+            return -1
+        return int.from_bytes(self._records[number * RECORD.size + 33 : number * RECORD.size + 37], "little")
 
     def get(self, blob_id: bytes) -> Location | None:
         number = self._find(blob_id)[1]

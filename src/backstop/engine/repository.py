@@ -47,7 +47,7 @@ PackRecords = tuple[str, bytes, int]  # pack id, its ENTRY records, its stored s
 DEFAULT_PACK_SIZE = 16 * 1024 * 1024
 DEFAULT_LEVEL = 3
 MAX_PACK_SIZE = 1024 * 1024 * 1024  # offsets in pack headers are 32-bit
-TREE_CACHE = 512
+TREE_CACHE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +100,7 @@ class Repository:
         self._trees: OrderedDict[bytes, list[list[Any]]] = OrderedDict()
         self._manifests: dict[str, SnapshotInfo] = {}
         self._local = threading.local()
+        self._tree_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Repository({self.store.url})"
@@ -207,9 +208,7 @@ class Repository:
             for pack_id, records, _size in packs:
                 if pack_id in exclude_packs:
                     continue
-                number = index.pack_number(pack_id)
-                for blob_id, blob_type, offset, length, raw in fmt.ENTRY.iter_unpack(records):
-                    index.add(blob_id, blob_type, number, offset, length, raw)
+                index.add_entries(index.pack_number(pack_id), records)
         return index, [key for key, _ in objects]
 
     def write_index(self, packs: list[PackRecords]) -> str:
@@ -260,17 +259,19 @@ class Repository:
         return data
 
     def tree(self, tree_id: bytes) -> list[list[Any]]:
-        cached = self._trees.get(tree_id)
-        if cached is not None:
-            self._trees.move_to_end(tree_id)
-            return cached
+        with self._tree_lock:
+            cached = self._trees.get(tree_id)
+            if cached is not None:
+                self._trees.move_to_end(tree_id)
+                return cached
         try:
             records = decode_tree(self.read_blob(tree_id))
         except (msgpack.UnpackException, ValueError, TypeError) as exc:
             raise IntegrityError(f"tree {tree_id.hex()} cannot be decoded: {exc}") from exc
-        self._trees[tree_id] = records
-        if len(self._trees) > TREE_CACHE:
-            self._trees.popitem(last=False)
+        with self._tree_lock:
+            self._trees[tree_id] = records
+            if len(self._trees) > TREE_CACHE:
+                self._trees.popitem(last=False)
         return records
 
     # -- snapshots

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -92,14 +93,19 @@ class SnapshotWriter:
         self._chunker = Chunker(repo.crypto.keys.chunker_seed)
         # The marker goes first: a prune that plans deletions after this point waits for us.
         self._marker = SessionMarker(repo.store, "backup")  # no entity name: keys stay private
-        self._known = self._session = BlobIndex()
+        self._session = BlobIndex()
         try:
             from .prune import doomed_packs
 
-            self._known, _ = repo.load_index(exclude_packs=doomed_packs(repo))
+            repo.forget_index()  # read after the marker exists, so a prune planning now waits for us
+            doomed = doomed_packs(repo)
+            self._known = repo.index()
+            self._doomed = {self._known.pack_number(p) for p in doomed}
         except BaseException:
             self._marker.end()
             raise
+        # Parent folders touched by the changes are read ahead in the background.
+        self._prefetch = ThreadPoolExecutor(max_workers=4) if self.parent else None
         self._root = _Folder(bytes.fromhex(self.parent.tree) if self.parent else None)
         self._lock = threading.Lock()
         self._pending: list[PackRecords] = []
@@ -191,6 +197,8 @@ class SnapshotWriter:
                 record = self._base_record(folder, name)
                 base = record[5] if record is not None and record[1] == FOLDER else None
                 child = folder.children[name] = _Folder(base)
+                if base is not None and self._prefetch is not None:
+                    self._prefetch.submit(self.repo.tree, base)
                 folder.removed.discard(name)
             folder = child
         return folder
@@ -203,7 +211,10 @@ class SnapshotWriter:
         return _find(self.repo.tree(folder.base), name)
 
     def _store(self, blob_id: bytes, blob_type: int, data: bytes) -> None:
-        if blob_id in self._known or not self._session.add(blob_id, blob_type, PENDING, 0, 0, len(data)):
+        pack_no = self._known.pack_number_of(blob_id)
+        if pack_no >= 0 and pack_no not in self._doomed:
+            return  # already stored, in a pack no prune plans to delete
+        if not self._session.add(blob_id, blob_type, PENDING, 0, 0, len(data)):
             return
         self.stats.blobs_new += 1
         self._packer.submit(blob_id, blob_type, data)
@@ -267,6 +278,8 @@ class SnapshotWriter:
 
     def _close(self) -> None:
         self._done = True
+        if self._prefetch is not None:
+            self._prefetch.shutdown(cancel_futures=True)
         self._packer.close()
         self._marker.end()
         self.repo.forget_index()
@@ -327,6 +340,8 @@ class SnapshotWriter:
         data = encode_tree(result.values())
         tree_id = self._crypto.blob_id(data)
         self._store(tree_id, fmt.TREE, data)
-        size = sum(int(r[3]) for r in result.values())
-        items = sum(record_items(r) for r in result.values())
+        size = items = 0
+        for record in result.values():
+            size += record[3]
+            items += record[4] if record[1] == FOLDER else 1
         return size, items, tree_id

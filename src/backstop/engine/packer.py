@@ -17,6 +17,7 @@ import zstandard
 
 from .crypto import Crypto
 from .format import ENTRY, RAW, ZSTD, blob_aad, encode_pack_header, object_id, pack_key
+from .memory import limit_malloc_arenas
 from .stores import Store
 
 # Compression must save at least this fraction, or the blob is stored as it came.
@@ -39,9 +40,10 @@ class Packer:
         level: int,
         on_pack: OnPack,
         workers: int = 2,
-        uploaders: int = 2,
+        uploaders: int | None = None,
         queue_bytes: int = 8 * 1024 * 1024,
     ) -> None:
+        limit_malloc_arenas()
         self.store, self.crypto, self.pack_size, self.level, self.on_pack = (
             store,
             crypto,
@@ -61,6 +63,7 @@ class Packer:
         self._pack = bytearray()
         self._entries = bytearray()
         self._threads = [threading.Thread(target=self._work_loop, daemon=True) for _ in range(workers)]
+        uploaders = uploaders or store.uploads
         self._threads += [threading.Thread(target=self._upload_loop, daemon=True) for _ in range(uploaders)]
         self._workers, self._uploaders = workers, uploaders
         for thread in self._threads:

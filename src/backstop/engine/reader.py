@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from . import format as fmt
 from .errors import BlobMissing, ItemNotFound, ObjectNotFound
 from .index import Location
+from .memory import limit_malloc_arenas
 from .tree import FOLDER
 
 if TYPE_CHECKING:
@@ -139,6 +140,7 @@ def restore_to_folder(
     workers: int = 4,
 ) -> RestoreStats:
     """Write the item or folder at `path` (the whole snapshot by default) under `dest`."""
+    limit_malloc_arenas()
     top = repo.entry(snapshot, path)
     root = str(Path(dest).resolve())
     os.makedirs(root, exist_ok=True)

@@ -17,7 +17,11 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-import obstore
+from .memory import limit_malloc_arenas
+
+limit_malloc_arenas()  # before obstore's runtime starts its threads
+
+import obstore  # noqa: E402
 from obstore import exceptions as obx
 from obstore.store import AzureStore, GCSStore, LocalStore, MemoryStore, S3Store
 
@@ -62,10 +66,13 @@ _PERMANENT = (
 class Store:
     """One object store location (a bucket or container and a prefix, a folder, or memory)."""
 
-    def __init__(self, raw: Any, url: str, retry: RetryPolicy | None = None) -> None:
+    def __init__(self, raw: Any, url: str, retry: RetryPolicy | None = None, uploads: int = 2) -> None:
         self._raw = raw
         self.url = url  # credentials never appear here
         self.retry = retry or RetryPolicy()
+        # Packs uploaded at once: latency to hide on a network store, none on local disk. Each
+        # costs a pack of memory.
+        self.uploads = uploads
 
     def __repr__(self) -> str:
         return f"Store({self.url})"
@@ -215,7 +222,7 @@ def open_store(url: str, options: Mapping[str, Any] | None = None, retry: RetryP
     if opts:
         raise StoreError(f"unknown option(s) for {scheme}://: {', '.join(sorted(opts))}")
     shown = f"{scheme}://{parts.netloc}{parts.path}" if scheme != "memory" else "memory://"
-    return Store(raw, shown, retry)
+    return Store(raw, shown, retry, uploads=1 if scheme in ("memory", "file") else 2)
 
 
 def _only(opts: dict[str, Any], *names: str) -> dict[str, Any]:

@@ -23,7 +23,7 @@ MMAP_THRESHOLD = 1024 * 1024
 _done = threading.Event()
 
 
-def limit_malloc_arenas() -> None:
+def tune_malloc() -> None:
     if _done.is_set() or not sys.platform.startswith("linux"):
         return
     _done.set()

@@ -17,7 +17,7 @@ import zstandard
 
 from .crypto import Crypto
 from .format import ENTRY, RAW, ZSTD, blob_aad, encode_pack_header, object_id, pack_key
-from .memory import limit_malloc_arenas
+from .memory import tune_malloc
 from .stores import Store
 
 # Compression must save at least this fraction, or the blob is stored as it came.
@@ -43,7 +43,7 @@ class Packer:
         uploaders: int | None = None,
         queue_bytes: int = 8 * 1024 * 1024,
     ) -> None:
-        limit_malloc_arenas()
+        tune_malloc()
         self.store, self.crypto, self.pack_size, self.level, self.on_pack = (
             store,
             crypto,

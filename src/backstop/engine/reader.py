@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from . import format as fmt
 from .errors import BlobMissing, ItemNotFound, ObjectNotFound
 from .index import Location
-from .memory import limit_malloc_arenas
+from .memory import tune_malloc
 from .tree import FOLDER
 
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ def restore_to_folder(
     workers: int = 4,
 ) -> RestoreStats:
     """Write the item or folder at `path` (the whole snapshot by default) under `dest`."""
-    limit_malloc_arenas()
+    tune_malloc()
     top = repo.entry(snapshot, path)
     root = str(Path(dest).resolve())
     os.makedirs(root, exist_ok=True)

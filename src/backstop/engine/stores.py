@@ -17,15 +17,14 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from .memory import limit_malloc_arenas
-
-limit_malloc_arenas()  # before obstore's runtime starts its threads
-
-import obstore  # noqa: E402
+import obstore
 from obstore import exceptions as obx
 from obstore.store import AzureStore, GCSStore, LocalStore, MemoryStore, S3Store
 
 from .errors import ObjectExists, ObjectNotFound, StoreAccessDenied, StoreError, StoreUnavailable
+from .memory import tune_malloc
+
+tune_malloc()  # before obstore's runtime starts its threads (on first use)
 
 SCHEMES = ("memory", "file", "s3", "az", "gs")
 

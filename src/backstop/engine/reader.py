@@ -137,7 +137,7 @@ def restore_to_folder(
     dest: Path,
     path: str = "",
     progress: Progress | None = None,
-    workers: int = 4,
+    workers: int = 2,
 ) -> RestoreStats:
     """Write the item or folder at `path` (the whole snapshot by default) under `dest`."""
     tune_malloc()

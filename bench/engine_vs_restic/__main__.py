@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -109,7 +110,7 @@ class Bench:
         snapshot = answer["snapshot"]
 
         # 1 % changed + 1 % new
-        change = data.apply(1, self.work)
+        change = data.apply(1, self.work / "changes")
         self.info[name]["change"] = {"changed": change.changed, "added": change.added, "bytes": change.bytes}
         before = measure.tree_size(restic.repo)
         run, summary = restic.backup(src)
@@ -224,7 +225,7 @@ class Bench:
 
         alone = []
         for version in (2, 3):
-            change: ChangeSet = data.apply(2, self.work, version)
+            change: ChangeSet = data.apply(2, self.work / "changes", version)
             run, answer = ours.incremental(name, src, snapshot, change.manifest)
             snapshot = answer["snapshot"]
             alone.append(run.wall)
@@ -234,7 +235,7 @@ class Bench:
         ok = True
         for version, order in ((2, "backup first"), (3, "prune first")):
             forgotten = ours.forget_all_but_last(name)["removed"]
-            change = data.apply(2, self.work, version)
+            change = data.apply(2, self.work / "changes", version)
             backup = ours.incremental_command(name, src, snapshot, change.manifest, ready)
             prune = ours.prune_command(ready)
             if order == "backup first":
@@ -301,14 +302,27 @@ def main(argv: list[str] | None = None) -> None:
     (args.workdir / "restore").mkdir(exist_ok=True)
 
     restic_version = restic_driver.version()
+    repo_root = Path(__file__).resolve().parents[2]
+    git = ["git", "-C", str(repo_root)]
+    commit = subprocess.run(
+        [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        [*git, "status", "--porcelain", "src/backstop/engine"], capture_output=True, text=True
+    )
+    engine_version = commit + (" with uncommitted engine changes" if dirty.stdout.strip() else "")
     env = {
+        "engine": engine_version,
         "restic": restic_version,
         "python": sys.version.split()[0],
         "cpus": os.cpu_count(),
         "machine": platform.platform(),
         "scale": scale,
     }
-    log(f"{restic_version}; {os.cpu_count()} CPUs; scale {scale}; work folder {args.workdir}")
+    log(
+        f"engine at {engine_version}; {restic_version}; {os.cpu_count()} CPUs; scale {scale}; "
+        f"work folder {args.workdir}"
+    )
     bench = Bench(args)
     for name in names:
         bench.dataset(name, all_specs[name])
@@ -326,7 +340,7 @@ def main(argv: list[str] | None = None) -> None:
     print("Targets:")  # noqa: T201
     for target in targets:
         print("  " + target.line())  # noqa: T201
-    out = args.workdir / "results.json"
+    out = args.workdir / f"results-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(
         json.dumps(
             {

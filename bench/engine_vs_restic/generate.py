@@ -279,6 +279,7 @@ class Dataset:
         self._save()
         written = _write_parallel(self.root, self.spec, items)
         paths = [self.spec.path(i) for i, _ in items]
+        manifest_dir.mkdir(parents=True, exist_ok=True)
         manifest = manifest_dir / f"{self.root.name}-changes-{k}-v{version}.txt"
         manifest.write_text("\n".join(paths) + "\n")
         return ChangeSet(k, paths, len(changed), len(added), written, manifest)

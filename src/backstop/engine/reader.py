@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 Progress = Callable[[int, int | None], None]
 NAME_MAX = 255
+BATCH_BLOBS = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +148,19 @@ def restore_to_folder(
     index = repo.index()
     # pack -> [(offset, location, file, position in file, whole file?)]
     reads: dict[str, list[tuple[int, Location, str, int, bool]]] = defaultdict(list)
-    counts = [0, 0, 0]  # files, folders, bytes
+    counts = [0, 0, 0, 0]  # files, folders, bytes, blobs planned and not yet restored
+    done = 0
+    pool = ThreadPoolExecutor(max_workers=workers)
+
+    def flush() -> None:
+        """Restore what is planned, pack by pack. Plans are flushed every BATCH_BLOBS blobs, so
+        memory stays bounded whatever the number of items."""
+        nonlocal done
+        for written in pool.map(restore_pack, list(reads)):
+            done += written
+            if progress:
+                progress(done, None)
+        counts[3] = 0
 
     def add_file(target: str, name: str, content: list[bytes], size: int) -> None:
         counts[0] += 1
@@ -163,6 +176,9 @@ def restore_to_folder(
                 raise BlobMissing(f"{name}: blob {blob_id.hex()} is not in the index")
             reads[location.pack].append((location.offset, location, target, position, whole))
             position += location.raw_length
+            counts[3] += 1
+        if counts[3] >= BATCH_BLOBS:
+            flush()
 
     def add_tree(tree_id: bytes, folder: str) -> None:
         for record in repo.tree(tree_id):
@@ -173,11 +189,6 @@ def restore_to_folder(
                 add_tree(record[5], target)
             else:
                 add_file(target, record[0], record[4], record[3])
-
-    if top.is_folder and top.tree is not None:
-        add_tree(top.tree, root)
-    else:
-        add_file(os.path.join(root, safe_name(top.name)), top.name, list(top.content), top.size)
 
     def restore_pack(pack: str) -> int:
         wanted = sorted(reads.pop(pack), key=lambda r: r[0])
@@ -204,10 +215,12 @@ def restore_to_folder(
             written += len(data)
         return written
 
-    done = 0
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for written in pool.map(restore_pack, list(reads)):
-            done += written
-            if progress:
-                progress(done, counts[2])
-    return RestoreStats(*counts)
+    with pool:
+        if top.is_folder and top.tree is not None:
+            add_tree(top.tree, root)
+        else:
+            add_file(os.path.join(root, safe_name(top.name)), top.name, list(top.content), top.size)
+        flush()
+    if progress:
+        progress(done, done)
+    return RestoreStats(counts[0], counts[1], counts[2])

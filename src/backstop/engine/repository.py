@@ -47,7 +47,7 @@ PackRecords = tuple[str, bytes, int]  # pack id, its ENTRY records, its stored s
 DEFAULT_PACK_SIZE = 16 * 1024 * 1024
 DEFAULT_LEVEL = 3
 MAX_PACK_SIZE = 1024 * 1024 * 1024  # offsets in pack headers are 32-bit
-TREE_CACHE = 4096
+TREE_CACHE_RECORDS = 200_000  # decoded entries kept, whatever the folders' sizes (~50 MB)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +101,7 @@ class Repository:
         self._manifests: dict[str, SnapshotInfo] = {}
         self._local = threading.local()
         self._tree_lock = threading.Lock()
+        self._tree_records = 0
 
     def __repr__(self) -> str:
         return f"Repository({self.store.url})"
@@ -269,9 +270,11 @@ class Repository:
         except (msgpack.UnpackException, ValueError, TypeError) as exc:
             raise IntegrityError(f"tree {tree_id.hex()} cannot be decoded: {exc}") from exc
         with self._tree_lock:
-            self._trees[tree_id] = records
-            if len(self._trees) > TREE_CACHE:
-                self._trees.popitem(last=False)
+            if tree_id not in self._trees:
+                self._trees[tree_id] = records
+                self._tree_records += len(records)
+            while self._tree_records > TREE_CACHE_RECORDS and len(self._trees) > 1:
+                self._tree_records -= len(self._trees.popitem(last=False)[1])
         return records
 
     # -- snapshots

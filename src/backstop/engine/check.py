@@ -84,6 +84,8 @@ def check(repo: Repository, read_data: float = 0.0, progress: Progress | None = 
                 pack_id,
                 f"the pack is {stored[pack_id]} bytes; the index says {sizes[pack_id]}",
             )
+    if not report.problems:
+        repo.use_index(index)  # the reads below share it: one copy of the index, not two
     report.unindexed_packs = sum(1 for pack_id in stored if pack_id not in extent)
     if read_data > 0:
         candidates = sorted(p for p in extent if p not in bad_packs)

@@ -183,6 +183,11 @@ class Repository:
                 self._index = self.load_index()[0]
             return self._index
 
+    def use_index(self, index: BlobIndex) -> None:
+        """Adopt an index just loaded elsewhere (check loads its own to report bad objects)."""
+        with self._index_lock:
+            self._index = index
+
     def forget_index(self) -> None:
         with self._index_lock:
             self._index = None

@@ -84,6 +84,11 @@ class Crypto:
             aead = self._local.aead = AESGCM(self.keys.data_key)
         return aead
 
+    def encrypt_parts(self, plaintext: bytes | memoryview, aad: bytes) -> tuple[bytes, bytes]:
+        """(nonce, ciphertext and tag): the packer appends both without joining them first."""
+        nonce = os.urandom(NONCE)
+        return nonce, self._aead().encrypt(nonce, plaintext, aad)
+
     def encrypt(self, plaintext: bytes | memoryview, aad: bytes) -> bytes:
         nonce = os.urandom(NONCE)
         return nonce + self._aead().encrypt(nonce, plaintext, aad)

@@ -139,12 +139,13 @@ class Packer:
                 plain = bytes([ZSTD]) + packed
             else:
                 plain = bytes([RAW]) + data
-            sealed_blobs.append(
-                (blob_id, blob_type, len(data), crypto.encrypt(plain, blob_aad(blob_type, blob_id)))
-            )
+            nonce, sealed = crypto.encrypt_parts(plain, blob_aad(blob_type, blob_id))
+            sealed_blobs.append((blob_id, blob_type, len(data), nonce, sealed))
         with self._pack_lock:
-            for blob_id, blob_type, raw_length, sealed in sealed_blobs:
-                self._entries += ENTRY.pack(blob_id, blob_type, len(self._pack), len(sealed), raw_length)
+            for blob_id, blob_type, raw_length, nonce, sealed in sealed_blobs:
+                length = len(nonce) + len(sealed)
+                self._entries += ENTRY.pack(blob_id, blob_type, len(self._pack), length, raw_length)
+                self._pack += nonce
                 self._pack += sealed
                 if len(self._pack) >= self.pack_size:
                     self._hand_over_pack()

@@ -169,9 +169,19 @@ def test_erase_takes_effect_even_within_the_grace_period(tmp_path: Path) -> None
     secret = random.Random(5).randbytes(10_000)
     write(repo, "imap/erin", {"a.eml": random.Random(6).randbytes(10_000), "secret.eml": secret})
     repo.erase("imap/erin", ["secret.eml"])
-    repo.prune()  # default grace: one hour, and every pack here is seconds old
+    report = repo.prune()  # default grace: one hour, and every pack here is seconds old
+    assert report.packs_repacked > 0
     secret_id = repo.crypto.blob_id(secret)
     for info in repo.store.list("data/"):
         records = read_pack_header(repo, info.key.rsplit("/", 1)[-1], info.size)
         assert secret_id not in {entry.blob_id for entry in fmt.iter_entries(records)}
     assert repo.check(read_data=1.0).ok
+
+
+def test_young_unused_packs_wait_for_the_grace_period_and_are_counted(tmp_path: Path) -> None:
+    repo = new_repo(open_store((tmp_path / "repo").as_uri()))
+    write(repo, "box/frank", {f"f{n}": random.Random(n).randbytes(20_000) for n in range(5)})
+    repo.forget(RetentionPolicy(keep_last=0))
+    report = repo.prune()  # one hour of grace: nothing is old enough yet
+    assert report.packs_deleted == 0 and report.packs_too_young > 0
+    assert repo.prune(grace=timedelta(0)).packs_deleted == report.packs_too_young

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from . import format as fmt
-from .errors import ObjectNotFound, SnapshotNotFound
+from .errors import EngineError, ObjectNotFound, SnapshotNotFound
 from .index import BlobIndex, BlobSet, Location
 from .packer import Packer
 from .repair import read_pack_header, write_index_batches
@@ -39,7 +39,8 @@ class PruneReport:
     blobs_live: int = 0
     packs_deleted: int = 0
     packs_repacked: int = 0
-    packs_deferred: int = 0
+    packs_deferred: int = 0  # in plans a running backup still blocks
+    packs_too_young: int = 0  # unused, but younger than the grace period: a later prune takes them
     bytes_freed: int = 0
     index_objects_written: int = 0
 
@@ -163,6 +164,16 @@ def _prune(
             packs.setdefault(pack_id, records)
             sizes[pack_id] = size
     stored = {info.key.rsplit("/", 1)[-1]: info for info in store.list("data/")}
+    # Packs not yet indexed belong to a running writer or a crashed one. A running writer may
+    # commit before we mark, so what they hold is read from their own headers and counted like
+    # any indexed pack; only unreadable ones (cut short by a crash) stay unknown.
+    for pack_id, info in stored.items():
+        if pack_id not in packs:
+            try:
+                packs[pack_id] = read_pack_header(repo, pack_id, info.size)
+                sizes[pack_id] = info.size
+            except EngineError:
+                continue
     live, marked, _ = mark_live(repo, progress)
     report.blobs_live = len(live)
 
@@ -185,6 +196,9 @@ def _prune(
         return info is not None and now - info.modified >= grace
 
     dead = {p for p in packs if owned_bytes[p] == 0 and old_enough(p)}
+    report.packs_too_young = sum(
+        1 for p in packs if owned_bytes[p] == 0 and p in stored and not old_enough(p)
+    )
     dead |= {p for p in stored if p not in packs and old_enough(p)}  # crashed writers' unindexed packs
     with_dead = [p for p in packs if p not in dead and p in stored and owned_bytes[p] < total_bytes[p]]
     # After an erase every pack with a dead blob is repacked, however young: the grace period
@@ -240,6 +254,14 @@ def _prune(
         report.index_objects_written = write_index_batches(repo, keep)
         for key in index_keys:
             store.delete(key)
+        # A writer that finished during this prune may have indexed one of these packs (its
+        # own, unindexed when we read the index) before its snapshot was forgotten.
+        for key, entries in repo.index_objects():
+            if any(pack_id in doomed for pack_id, _, _ in entries):
+                rest = [entry for entry in entries if entry[0] not in doomed]
+                if rest:
+                    repo.write_index(rest)
+                store.delete(key)
         for pack_id in sorted(doomed):
             size = stored[pack_id].size if pack_id in stored else 0
             store.delete(fmt.pack_key(pack_id))

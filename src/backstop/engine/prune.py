@@ -20,12 +20,13 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from . import format as fmt
+from .check import repo_location
 from .errors import EngineError, ObjectNotFound, SnapshotNotFound
-from .index import BlobIndex, BlobSet, Location
+from .index import BlobIndex, BlobSet
 from .packer import Packer
 from .repair import read_pack_header, write_index_batches
 from .sessions import SESSION_TIMEOUT, PruneLock, live_sessions, stale_sessions
-from .stores import ObjectInfo, Store
+from .stores import Store
 from .tree import FOLDER
 
 if TYPE_CHECKING:
@@ -247,7 +248,7 @@ def _prune(
             again = BlobSet()
             for blob_id in revived:
                 again.add(blob_id)
-            doomed = {p for p in doomed if not _holds_any(repo, p, packs.get(p), stored, again)}
+            doomed = {p for p in doomed if not _holds_any(packs.get(p), again)}
     report.packs_deferred = len({p for plan in deferred for p in plan.packs})
     if doomed:
         keep = [(p, r, sizes[p]) for p, r in packs.items() if p not in doomed]
@@ -281,13 +282,10 @@ def _prune(
     return report
 
 
-def _holds_any(
-    repo: Repository, pack_id: str, records: bytes | None, stored: dict[str, ObjectInfo], blobs: BlobSet
-) -> bool:
-    if records is None:  # indexed after we read the index: its own header says what it holds
-        if pack_id not in stored:
-            return False
-        records = read_pack_header(repo, pack_id, stored[pack_id].size)
+def _holds_any(records: bytes | None, blobs: BlobSet) -> bool:
+    """Whether a pack's ENTRY records name any of `blobs` (an unreadable pack names none)."""
+    if records is None:
+        return False
     return any(entry[0] in blobs for entry in fmt.ENTRY.iter_unpack(records))
 
 
@@ -308,9 +306,7 @@ def _repack(repo: Repository, sparse: list[str], packs: dict[str, bytes], owner:
                 owned = owner.get(entry.blob_id)
                 if owned is None or owned.pack != pack_id:
                     continue
-                location = Location(
-                    entry.blob_id, entry.type, pack_id, entry.offset, entry.length, entry.raw_length
-                )
+                location = repo_location(entry, pack_id)
                 plain = repo.decode_blob(location, data[entry.offset : entry.offset + entry.length])
                 packer.submit(entry.blob_id, entry.type, plain)
         packer.flush()

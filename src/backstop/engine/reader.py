@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -70,7 +71,7 @@ class ItemReader(io.RawIOBase):
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         if self._pos >= self._size or not self._content:
             return 0
-        number = _blob_at(self._starts, self._pos)
+        number = bisect_right(self._starts, self._pos) - 1
         if self._cached is None or self._cached[0] != number:
             self._cached = (number, self._repo.read_blob(self._content[number]))
         data = self._cached[1]
@@ -79,17 +80,6 @@ class ItemReader(io.RawIOBase):
         buffer[:n] = data[start : start + n]
         self._pos += n
         return n
-
-
-def _blob_at(starts: list[int], position: int) -> int:
-    lo, hi = 0, len(starts) - 1
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if starts[mid] <= position:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
 
 
 def open_item(

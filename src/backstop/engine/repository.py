@@ -31,7 +31,7 @@ from .errors import (
 )
 from .index import BlobIndex, Location
 from .stores import Store
-from .tree import FOLDER, Entry, decode_tree, split_path, to_entry
+from .tree import FOLDER, Entry, decode_tree, find_record, split_path, to_entry
 
 if TYPE_CHECKING:
     from .check import CheckReport
@@ -366,7 +366,7 @@ class Repository:
             return Entry("", "folder", {}, info.size, info.items, (), bytes.fromhex(info.tree))
         tree_id = bytes.fromhex(info.tree)
         for depth, part in enumerate(parts):
-            record = _find(self.tree(tree_id), part)
+            record = find_record(self.tree(tree_id), part)
             if record is None:
                 raise ItemNotFound(f"{path!r} is not in snapshot {info.short_id}")
             if depth == len(parts) - 1:
@@ -480,19 +480,6 @@ class Repository:
         from .repair import stats
 
         return stats(self)
-
-
-def _find(records: list[list[Any]], name: str) -> list[Any] | None:
-    lo, hi = 0, len(records)
-    while lo < hi:  # records are sorted by name
-        mid = (lo + hi) // 2
-        if records[mid][0] < name:
-            lo = mid + 1
-        else:
-            hi = mid
-    if lo < len(records) and records[lo][0] == name:
-        return records[lo]
-    return None
 
 
 def _write_key(store: Store, repo_id: str, keys: RepoKeys, master_key: bytes) -> str:

@@ -10,6 +10,7 @@ how a snapshot reports totals and deletions without reading unchanged subtrees.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,12 +74,14 @@ def folder_record(name: str, meta: Mapping[str, Any], size: int, items: int, tre
     return [name, FOLDER, canonical(meta), size, items, tree]
 
 
-def record_size(record: list[Any]) -> int:
-    return int(record[3])
-
-
 def record_items(record: list[Any]) -> int:
     return int(record[4]) if record[1] == FOLDER else 1
+
+
+def find_record(records: list[list[Any]], name: str) -> list[Any] | None:
+    """The entry called `name` in a decoded tree (entries are sorted by name)."""
+    at = bisect_left(records, name, key=lambda record: record[0])
+    return records[at] if at < len(records) and records[at][0] == name else None
 
 
 def encode_tree(records: Iterable[list[Any]]) -> bytes:

@@ -26,7 +26,16 @@ from .errors import EngineError, ItemNotFound, PathError
 from .index import PENDING, BlobIndex
 from .packer import Packer
 from .sessions import SessionMarker
-from .tree import FOLDER, canonical, encode_tree, file_record, folder_record, record_items, split_path
+from .tree import (
+    FOLDER,
+    canonical,
+    encode_tree,
+    file_record,
+    find_record,
+    folder_record,
+    record_items,
+    split_path,
+)
 
 if TYPE_CHECKING:
     from .repository import PackRecords, Repository
@@ -206,9 +215,7 @@ class SnapshotWriter:
     def _base_record(self, folder: _Folder, name: str) -> list[Any] | None:
         if folder.base is None:
             return None
-        from .repository import _find
-
-        return _find(self.repo.tree(folder.base), name)
+        return find_record(self.repo.tree(folder.base), name)
 
     def _store(self, blob_id: bytes, blob_type: int, data: bytes) -> None:
         pack_no = self._known.pack_number_of(blob_id)

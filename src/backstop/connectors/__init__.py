@@ -1,0 +1,1 @@
+"""Connectors: one package per service behind one interface (`base.Connector`). No Django."""

@@ -117,3 +117,38 @@ def test_memory_stays_bounded_for_a_huge_item() -> None:
     assert peak < 96 * 1024 * 1024, f"peak {peak / 2**20:.0f} MiB for a {size / 2**20:.0f} MiB item"
     with repo.open_item(result.snapshot_id, "disk.img", 200 * 1024 * 1024, 200 * 1024 * 1024 + 16) as item:
         assert item.read() == (200).to_bytes(8) * 2
+
+
+def test_relink_moves_an_item_and_changes_its_metadata_without_reading_it() -> None:
+    repo = new_repo(open_store("memory://"))
+    first = write(repo, "box/bob", MAIL, inherit=False)
+    with repo.writer("box/bob", parent=first) as writer:
+        assert writer.parent_meta("INBOX/1.eml") == {"size": 3}
+        assert writer.parent_meta("INBOX/none.eml") is None and writer.parent_meta("Nope/x") is None
+        writer.relink("INBOX/1.eml", "Moved/1.eml", {"flags": ["\\Seen"]})
+        writer.delete("INBOX/1.eml")
+        writer.relink("INBOX/2.eml", "INBOX/2.eml", {"flags": ["\\Flagged"]})
+        with pytest.raises(ItemNotFound):
+            writer.relink("INBOX/404.eml", "INBOX/x.eml", {})
+        result = writer.commit()
+    assert result.stats.bytes_read == 0  # only new trees were written
+    files = snapshot_files(repo, result.snapshot_id)
+    assert files["Moved/1.eml"] == b"one" and "INBOX/1.eml" not in files
+    assert repo.entry(result.snapshot_id, "INBOX/2.eml").meta == {"flags": ["\\Flagged"]}
+
+
+def test_a_folder_deleted_and_written_again_starts_empty() -> None:
+    repo = new_repo(open_store("memory://"))
+    first = write(repo, "box/bob", MAIL, inherit=False)
+    with repo.writer("box/bob", parent=first) as writer:
+        writer.delete("Archive")
+        writer.add("Archive/new.txt", {}, b"new")
+        # What sat in the deleted folder can still be carried from the parent to a new place.
+        writer.relink("Archive/2023/3.eml", "Kept/3.eml", {})
+        second = writer.commit().snapshot_id
+    assert snapshot_files(repo, second) == {
+        "INBOX/1.eml": b"one",
+        "INBOX/2.eml": b"two",
+        "Archive/new.txt": b"new",
+        "Kept/3.eml": b"three",
+    }

@@ -450,6 +450,19 @@ class Repository:
 
         return forget(self, policy, entity, now, dry_run)
 
+    def remove_snapshots(self, snapshots: Iterable[SnapshotInfo]) -> None:
+        """Delete these snapshots' manifests (their data goes at the next prune): used for a
+        resumed backup's checkpoint snapshots once the final one is committed."""
+        from .prune import note_forget
+
+        snaps = list(snapshots)
+        if not snaps:
+            return
+        note_forget(self)
+        for snap in snaps:
+            self.store.delete(snap.key)
+            self._manifests.pop(snap.key, None)
+
     def prune(
         self,
         grace: timedelta = timedelta(hours=1),

@@ -173,6 +173,33 @@ class SnapshotWriter:
         """A whole folder unchanged since the parent snapshot: carried over by its tree id."""
         self._carry(path, folder=True)
 
+    def relink(self, source: str, path: str, meta: Mapping[str, Any]) -> None:
+        """An item whose content is unchanged since the parent snapshot, where it sat at `source`,
+        recorded at `path` (the same or a new one) with new metadata: a renamed file, a message
+        whose flags changed. Nothing is read or uploaded."""
+        record = self._parent_record(self._parts(source))
+        if record is None or record[1] == FOLDER:
+            raise ItemNotFound(f"cannot relink {source!r}: no such item in the parent snapshot")
+        target = self._parts(path)
+        folder = self._folder(target[:-1])
+        folder.added += msgpack.packb(file_record(target[-1], meta, record[3], record[4]), use_bin_type=True)
+
+    def parent_meta(self, path: str) -> dict[str, Any] | None:
+        """The metadata of the item at `path` in the parent snapshot, or None. A resumed backup
+        asks this to skip what its checkpoint already holds."""
+        record = self._parent_record(self._parts(path))
+        return dict(record[2]) if record is not None and record[1] != FOLDER else None
+
+    def _parent_record(self, parts: list[str]) -> list[Any] | None:
+        """The record at `parts` in the parent snapshot, whatever this writer changed since."""
+        tree = self._root.base
+        for name in parts[:-1]:
+            if tree is None:
+                return None
+            record = find_record(self.repo.tree(tree), name)
+            tree = record[5] if record is not None and record[1] == FOLDER else None
+        return find_record(self.repo.tree(tree), parts[-1]) if tree is not None else None
+
     def delete(self, path: str) -> None:
         """Remove an item or folder carried over from the parent (inherit=True)."""
         parts = self._parts(path)
@@ -203,7 +230,8 @@ class SnapshotWriter:
         for name in parts:
             child = folder.children.get(name)
             if child is None:
-                record = self._base_record(folder, name)
+                # A folder deleted earlier in this snapshot and written again starts empty.
+                record = None if name in folder.removed else self._base_record(folder, name)
                 base = record[5] if record is not None and record[1] == FOLDER else None
                 child = folder.children[name] = _Folder(base)
                 if base is not None and self._prefetch is not None:

@@ -156,6 +156,11 @@ class Config:
     worker_threads: int
     scheduler_interval: int
     log_level: str
+    job_lease_seconds: int = 120
+    checkpoint_seconds: int = 120
+    sandbox: bool = False
+    box_client_id: str | None = None
+    box_client_secret: str | None = field(default=None, repr=False)
 
     @property
     def uses_sqlite(self) -> bool:
@@ -226,4 +231,9 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         worker_threads=env_int(env, "BACKSTOP_WORKER_THREADS", 4, minimum=1),
         scheduler_interval=env_int(env, "BACKSTOP_SCHEDULER_INTERVAL", 60, minimum=1),
         log_level=log_level,
+        job_lease_seconds=env_int(env, "BACKSTOP_JOB_LEASE_SECONDS", 120, minimum=1),
+        checkpoint_seconds=env_int(env, "BACKSTOP_CHECKPOINT_SECONDS", 120, minimum=1),
+        sandbox=env_bool(env, "BACKSTOP_SANDBOX", False),
+        box_client_id=_raw(env, "BACKSTOP_BOX_CLIENT_ID"),
+        box_client_secret=_raw(env, "BACKSTOP_BOX_CLIENT_SECRET"),
     )

@@ -19,6 +19,7 @@ CSRF_TRUSTED_ORIGINS = [CONFIG.base_url]
 BACKSTOP_BASE_URL = CONFIG.base_url
 BACKSTOP_SUPPORT_EMAIL = CONFIG.support_email
 BACKSTOP_MASTER_KEY = CONFIG.master_key
+BACKSTOP_STORAGE = CONFIG.storage
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -37,6 +38,7 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.microsoft",
     "backstop.accounts",
     "backstop.tenancy",
+    "backstop.backups",
 ]
 
 MIDDLEWARE = [
@@ -230,6 +232,11 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # The task queue (see backstop.queue).
 BACKSTOP_BROKER_URL = CONFIG.broker_url
 BACKSTOP_WORKER_THREADS = CONFIG.worker_threads
+BACKSTOP_JOB_LEASE_SECONDS = CONFIG.job_lease_seconds
+BACKSTOP_CHECKPOINT_SECONDS = CONFIG.checkpoint_seconds
+BACKSTOP_SANDBOX = CONFIG.sandbox
+BACKSTOP_BOX_CLIENT_ID = CONFIG.box_client_id
+BACKSTOP_BOX_CLIENT_SECRET = CONFIG.box_client_secret
 BACKSTOP_SCHEDULER_INTERVAL = CONFIG.scheduler_interval
 
 LOGGING = {

@@ -1,0 +1,131 @@
+"""Runs one job by id: claims it, runs its service, and turns the outcome into statuses.
+
+Error classes come from the connector (`backstop.connectors.errors`):
+- Throttled / Unavailable: the job goes back to Pending with a backoff (Retry-After when the
+  source gave one), up to `jobs.MAX_ATTEMPTS` attempts; the checkpoint keeps the work done.
+- ItemError: handled inside the run: the item is skipped and listed, the run ends Partially
+  succeeded, and the item is tried again next run.
+- AuthError: the task becomes Disconnected and the job fails; reconnecting restores it.
+- Anything else: the job fails with the error in its log.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.db import close_old_connections
+
+from backstop.backups import jobs
+from backstop.backups.models import ActivityEvent, Entity, Job, JobLog
+from backstop.backups.pipeline import EntityBackup, RunResult, Stopped
+from backstop.backups.services import (
+    ACTIVE_LIMITS,
+    disconnect_task,
+    record_activity,
+    settle_entity_status,
+    source_is_busy,
+)
+from backstop.connectors.errors import AuthError, Throttled, Unavailable
+
+log = logging.getLogger(__name__)
+
+
+def run(job_id: int) -> None:
+    close_old_connections()
+    try:
+        job = jobs.claim(job_id)
+        if job is None:
+            return
+        if job.kind == Job.Kind.BACKUP:
+            run_backup(job)
+        else:
+            jobs.add_log(job, f"No runner for {job.kind} jobs yet.", JobLog.Level.ERROR)
+            jobs.finish(job, Job.Status.FAILED, error=f"no runner for {job.kind}")
+    finally:
+        close_old_connections()
+
+
+def _backoff(job: Job, hint: float | None) -> timedelta:
+    if hint:
+        return timedelta(seconds=min(max(hint, 1), 3600))
+    return timedelta(seconds=min(30 * 2 ** max(job.attempts - 1, 0), 3600))
+
+
+def run_backup(job: Job) -> None:
+    from backstop.backups.connections import connector_for
+    from backstop.backups.repos import open_repository
+
+    task, entity = job.task, job.entity
+    assert task is not None and entity is not None
+    if task.deleted_at or entity.deleted_at or not task.connected:
+        why = "the task is disconnected" if not task.connected else "it was deleted"
+        jobs.add_log(job, f"Not run: {why}.", JobLog.Level.WARNING)
+        jobs.finish(job, Job.Status.CANCELED, error=why)
+        settle_entity_status(entity)
+        return
+    limit = ACTIVE_LIMITS.get(task.service, 4)
+    if source_is_busy(task, job, limit):
+        # Per source tenant concurrency: wait for a slot instead of being throttled by the source.
+        jobs.retry_later(job, timedelta(seconds=20), f"{limit} backups already run against this source")
+        return
+    Entity.objects.filter(pk=entity.pk).update(status=Entity.Status.IN_PROCESS)
+    jobs.add_log(job, f"Backup of {entity.name} started (attempt {job.attempts}).")
+    result: RunResult | None = None
+    status, error = Job.Status.FAILED, ""
+    try:
+        with jobs.Control(job) as control, connector_for(task) as connector:
+            backup = EntityBackup(job, connector, open_repository(job.account), control)
+            try:
+                result = backup.run()
+            except Stopped:
+                if control.lost.is_set():
+                    return  # another worker has the job now; it will settle everything
+                status, error = Job.Status.CANCELED, "canceled"
+                jobs.add_log(job, "Canceled.", JobLog.Level.WARNING)
+    except AuthError as exc:
+        error = f"The service refused our credentials: {exc}"
+        disconnect_task(task, str(exc))
+        jobs.add_log(job, error + " The task is now Disconnected.", JobLog.Level.ERROR)
+    except (Throttled, Unavailable) as exc:
+        hint = exc.retry_after if isinstance(exc, Throttled) else None
+        if jobs.retry_later(job, _backoff(job, hint), f"The service is not answering: {exc}"):
+            Entity.objects.filter(pk=entity.pk).update(status=Entity.Status.SCHEDULED)
+            return
+        error = f"The service kept failing: {exc}"
+        jobs.add_log(job, error, JobLog.Level.ERROR)
+    except Exception as exc:
+        log.exception("backup job %s failed", job.pk)
+        error = f"{type(exc).__name__}: {exc}"
+        jobs.add_log(job, f"Failed: {error}", JobLog.Level.ERROR)
+    if result is not None:
+        status = Job.Status.PARTIAL if result.failed else Job.Status.SUCCEEDED
+        summary = (
+            f"{result.added} new, {result.changed} changed, {result.removed} removed; "
+            f"{result.items} items, {result.size} bytes in the snapshot"
+        )
+        if result.failed:
+            summary += f"; {len(result.failed)} item(s) skipped, tried again next run"
+        jobs.add_log(job, summary)
+    if not jobs.finish(job, status, result=result.as_dict() if result else None, error=error):
+        return
+    if result is not None:
+        job.items_done = result.added + result.changed + result.removed
+        job.bytes_done = result.bytes_read
+        job.items_failed = len(result.failed)
+        Job.objects.filter(pk=job.pk).update(
+            items_done=job.items_done, bytes_done=job.bytes_done, items_failed=job.items_failed
+        )
+    Entity.objects.filter(pk=entity.pk).update(last_result=status)
+    entity.refresh_from_db()
+    settle_entity_status(entity)
+    record_activity(job, _activity_status(status), result, error)
+
+
+def _activity_status(status: str) -> str:
+    statuses: dict[str, str] = {
+        Job.Status.SUCCEEDED: ActivityEvent.Status.SUCCEEDED,
+        Job.Status.PARTIAL: ActivityEvent.Status.PARTIAL,
+        Job.Status.CANCELED: ActivityEvent.Status.CANCELED,
+    }
+    return statuses.get(status, ActivityEvent.Status.FAILED)

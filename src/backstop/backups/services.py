@@ -1,0 +1,292 @@
+"""Service functions of the backups app: what views, workers and the CLI call.
+
+Entity statuses (A-ENTITIES): Not Active until activated; Scheduled once activated and waiting
+for its first backup; In Process while a backup runs; Active once it has a backup; Paused by a
+person (skipped by the scheduler); Archived when it disappeared at the source (kept
+`archive_days`, 0 = forever); deleted entities and tasks disappear from the pages at once and
+their data is purged from the repository after the 7-day grace.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from backstop.backups import jobs
+from backstop.backups.models import DELETE_GRACE, ActivityEvent, BackupTask, Entity, Job
+from backstop.connectors.base import EntityInfo
+from backstop.tenancy.models import Account
+
+log = logging.getLogger(__name__)
+
+# How many backups may run at once against one source tenant, per service.
+ACTIVE_LIMITS = {"box": 8, "imap": 4}
+SUB_SERVICES = {"box": "Files", "imap": "Mail"}
+S = Entity.Status
+
+
+def create_task(
+    account: Account,
+    service: str,
+    name: str,
+    *,
+    user: Any = None,
+    connector_settings: Mapping[str, Any] | None = None,
+    secrets: Mapping[str, Any] | None = None,
+    source_tenant: str = "",
+) -> BackupTask:
+    """A connected task with its secrets sealed; entities are discovered by the caller."""
+    with transaction.atomic():
+        task = BackupTask.objects.create(
+            account=account,
+            service=service,
+            name=name,
+            connector_settings=dict(connector_settings or {}),
+            created_by=user if user is not None and user.is_authenticated else None,
+            source_tenant=source_tenant,
+        )
+        task.last_scheduled_at = task.created_at
+        task.set_secrets(dict(secrets or {}))
+        task.save(update_fields=["sealed_secrets", "last_scheduled_at"])
+    return task
+
+
+def reconnect_task(
+    task: BackupTask, secrets: Mapping[str, Any], settings: Mapping[str, Any] | None = None
+) -> None:
+    task.set_secrets(dict(secrets))
+    task.connected, task.disconnected_reason = True, ""
+    fields = ["sealed_secrets", "connected", "disconnected_reason"]
+    if settings is not None:
+        task.connector_settings = {**task.connector_settings, **settings}
+        fields.append("connector_settings")
+    task.save(update_fields=fields)
+
+
+def disconnect_task(task: BackupTask, reason: str) -> None:
+    BackupTask.objects.filter(pk=task.pk).update(connected=False, disconnected_reason=reason[:300])
+    task.connected, task.disconnected_reason = False, reason[:300]
+
+
+def sync_entities(
+    task: BackupTask, found: Iterable[EntityInfo], now: datetime | None = None
+) -> dict[str, int]:
+    """Brings the task's entities in line with what the source has: new ones appear (activated
+    when the task says so, except on the task's first discovery), gone ones are archived, and
+    archived ones that came back return. Returns counts."""
+    now = now or timezone.now()
+    first = task.discovered_at is None
+    found_by_key = {info.key: info for info in found}
+    counts = {"new": 0, "archived": 0, "returned": 0}
+    with transaction.atomic():
+        existing = {e.key: e for e in Entity.objects.filter(task=task, deleted_at__isnull=True)}
+        for key, info in found_by_key.items():
+            entity = existing.get(key)
+            if entity is None:
+                activate = task.auto_activate and not first
+                Entity.objects.create(
+                    account_id=task.account_id,
+                    task=task,
+                    key=key,
+                    name=info.name[:300],
+                    email=info.email[:300],
+                    kind=info.kind,
+                    status=S.SCHEDULED if activate else S.NOT_ACTIVE,
+                    activated_at=now if activate else None,
+                    discovered_at=now,
+                )
+                counts["new"] += 1
+                continue
+            changed = []
+            if entity.name != info.name[:300] or entity.email != info.email[:300]:
+                entity.name, entity.email = info.name[:300], info.email[:300]
+                changed += ["name", "email"]
+            if entity.status == S.ARCHIVED:
+                entity.status = S.ACTIVE if entity.last_snapshot else S.SCHEDULED
+                entity.archived_at = None
+                changed += ["status", "archived_at"]
+                counts["returned"] += 1
+            if changed:
+                entity.save(update_fields=changed)
+        for key, entity in existing.items():
+            if key not in found_by_key and entity.status != S.ARCHIVED:
+                entity.status, entity.archived_at = S.ARCHIVED, now
+                entity.save(update_fields=["status", "archived_at"])
+                counts["archived"] += 1
+        BackupTask.objects.filter(pk=task.pk).update(discovered_at=now)
+        task.discovered_at = now
+    return counts
+
+
+def discover(task: BackupTask) -> dict[str, int]:
+    from backstop.backups.connections import connector_for
+
+    with connector_for(task) as connector:
+        return sync_entities(task, list(connector.discover()))
+
+
+def activate(entities: Iterable[Entity]) -> int:
+    count = 0
+    for entity in entities:
+        if entity.status in (S.NOT_ACTIVE, S.PAUSED):
+            entity.status = S.ACTIVE if entity.last_snapshot else S.SCHEDULED
+            entity.activated_at = entity.activated_at or timezone.now()
+            entity.save(update_fields=["status", "activated_at"])
+            count += 1
+    return count
+
+
+def pause(entities: Iterable[Entity]) -> int:
+    count = 0
+    for entity in entities:
+        if entity.status in (S.SCHEDULED, S.ACTIVE, S.IN_PROCESS):
+            Entity.objects.filter(pk=entity.pk).update(status=S.PAUSED)
+            count += 1
+    return count
+
+
+def backup_now(entities: Iterable[Entity], user: Any = None, scheduled: bool = False) -> list[Job]:
+    """A backup job for each entity that can run one (activating Not Active ones)."""
+    created = []
+    for entity in entities:
+        if entity.deleted_at or entity.status in (S.ARCHIVED, S.OTHER_TASK):
+            continue
+        if entity.status in (S.NOT_ACTIVE, S.PAUSED) and not scheduled:
+            activate([entity])
+        elif entity.status in (S.NOT_ACTIVE, S.PAUSED):
+            continue
+        job = jobs.create(
+            Job.Kind.BACKUP,
+            entity.account_id,
+            task=entity.task,
+            entity=entity,
+            initiator=user,
+            scheduled=scheduled,
+        )
+        if job is not None:
+            created.append(job)
+    return created
+
+
+def delete_entities(entities: Iterable[Entity], now: datetime | None = None) -> int:
+    """Gone from the pages at once; the data is purged after the grace (purge_due)."""
+    now = now or timezone.now()
+    count = 0
+    for entity in entities:
+        if entity.deleted_at is None:
+            Entity.objects.filter(pk=entity.pk).update(deleted_at=now)
+            _cancel_open_jobs(Job.objects.filter(entity=entity))
+            count += 1
+    return count
+
+
+def delete_task(task: BackupTask, now: datetime | None = None) -> None:
+    now = now or timezone.now()
+    BackupTask.objects.filter(pk=task.pk).update(deleted_at=now)
+    task.deleted_at = now
+    _cancel_open_jobs(Job.objects.filter(task=task))
+
+
+def _cancel_open_jobs(queryset: Any) -> None:
+    for job in queryset.filter(status__in=(Job.Status.PENDING, Job.Status.RUNNING)):
+        jobs.request_cancel(job)
+
+
+def settle_entity_status(entity: Entity) -> None:
+    """The status after a job ended or was canceled."""
+    if entity.status in (S.PAUSED, S.ARCHIVED, S.NOT_ACTIVE, S.OTHER_TASK) or entity.deleted_at:
+        return
+    running = Job.objects.filter(
+        entity=entity, kind=Job.Kind.BACKUP, status__in=(Job.Status.PENDING, Job.Status.RUNNING)
+    ).exists()
+    status = S.IN_PROCESS if running else (S.ACTIVE if entity.last_snapshot else S.SCHEDULED)
+    Entity.objects.filter(pk=entity.pk).exclude(status__in=(S.PAUSED, S.ARCHIVED)).update(status=status)
+    entity.status = status
+
+
+def source_is_busy(task: BackupTask, job: Job, limit: int) -> bool:
+    running = Job.objects.filter(
+        kind=Job.Kind.BACKUP,
+        status=Job.Status.RUNNING,
+        task__service=task.service,
+        task__source_tenant=task.source_tenant,
+    ).exclude(pk=job.pk)
+    if not task.source_tenant:
+        running = running.filter(task=task)
+    return running.count() >= limit
+
+
+def record_activity(job: Job, status: str, result: Any, error: str) -> ActivityEvent:
+    task, entity = job.task, job.entity
+    assert task is not None
+    if result is not None:
+        summary = f"{result.added} new, {result.changed} changed, {result.removed} removed" + (
+            f"; {len(result.failed)} skipped" if result.failed else ""
+        )
+    else:
+        summary = error
+    return ActivityEvent.objects.create(
+        account_id=job.account_id,
+        activity=job.kind,
+        service=task.service,
+        sub_service=SUB_SERVICES.get(task.service, ""),
+        status=status,
+        task=task,
+        task_name=task.name,
+        item=entity.name if entity else "",
+        duration=job.duration,
+        items=(result.added + result.changed + result.removed) if result else 0,
+        bytes=result.bytes_read if result else 0,
+        summary=summary[:2000],
+        job=job,
+    )
+
+
+# -- purging after the graces (X-RETENTION)
+
+
+def purge_entity_data(entity: Entity) -> int:
+    """Removes every snapshot of the entity from the repository (a prune frees the space)."""
+    from backstop.backups.repos import open_repository
+
+    repo = open_repository(entity.account, create=False)
+    snaps = repo.snapshots(entity.repo_entity)
+    repo.remove_snapshots(snaps)
+    return len(snaps)
+
+
+def purge_due(now: datetime | None = None) -> dict[str, int]:
+    """Entities and tasks past their deletion grace, and archived entities past their task's
+    `archive_days`, leave the repository and the database."""
+    now = now or timezone.now()
+    counts = {"entities": 0, "tasks": 0}
+    doomed = list(Entity.objects.filter(deleted_at__lt=now - DELETE_GRACE).select_related("account"))
+    doomed += list(Entity.objects.filter(task__deleted_at__lt=now - DELETE_GRACE).select_related("account"))
+    for entity in Entity.objects.filter(status=S.ARCHIVED, task__archive_days__gt=0).select_related(
+        "task", "account"
+    ):
+        if entity.archived_at and entity.archived_at < now - timedelta(days=entity.task.archive_days):
+            doomed.append(entity)
+    seen: set[int] = set()
+    for entity in doomed:
+        if entity.pk in seen:
+            continue
+        seen.add(entity.pk)
+        try:
+            if entity.last_snapshot:
+                purge_entity_data(entity)
+        except Exception:
+            log.exception("could not purge the data of entity %s; trying again later", entity.pk)
+            continue
+        entity.delete()
+        counts["entities"] += 1
+    for task in BackupTask.objects.filter(deleted_at__lt=now - DELETE_GRACE):
+        if not Entity.objects.filter(task=task).exists():
+            task.delete()
+            counts["tasks"] += 1
+    return counts

@@ -117,11 +117,33 @@ class BytesBlob:
             yield self.data[pos : min(pos + chunk, stop)]
 
 
+_WORDS = [
+    "lorem", "ipsum", "backup", "report", "quarterly", "budget", "meeting", "notes", "the", "and",
+    "projet", "données", "straße", "日本語", "résumé", "invoice", "draft", "final", "of", "to",
+]  # fmt: skip
+_CORPUS: bytes | None = None
+
+
+def _corpus() -> bytes:
+    """1 MiB of word-like text shared by every text blob (built once)."""
+    global _CORPUS
+    if _CORPUS is None:
+        rnd = random.Random(0)
+        parts: list[str] = []
+        length = 0
+        while length < (1 << 20) + (1 << 16):
+            w = rnd.choice(_WORDS) + ("\n" if rnd.random() < 0.08 else " ")
+            parts.append(w)
+            length += len(w.encode())
+        _CORPUS = "".join(parts).encode()
+    return _CORPUS
+
+
 class LazyBlob:
-    """Content derived from a key (seed, file, version) on demand: 64 KiB blocks of seeded random
-    bytes, each block's first 16 bytes made unique by its index, so large files cost no memory
-    and do not deduplicate trivially. With `text=True` the bytes are printable words and newlines
-    (compressible, like documents). The SHA-1 is computed on first use and cached."""
+    """Content derived from a key (seed, file, version) on demand, so large or many files cost no
+    memory: 64 KiB blocks of seeded random bytes, or with `text=True` slices of a shared word
+    corpus at seeded offsets (compressible, like documents). Each block differs, so content does
+    not deduplicate trivially. The SHA-1 is computed on first use and cached."""
 
     BLOCK = 1 << 16
 
@@ -130,34 +152,14 @@ class LazyBlob:
         self.size = size
         self.text = text
         self._sha1: str | None = None
-        self._base: bytes | None = None
 
-    def _block0(self) -> bytes:
-        if self._base is None:
-            rnd = random.Random(self.key)
-            if self.text:
-                words = [
-                    "lorem", "ipsum", "backup", "report", "quarterly", "budget", "meeting", "notes",
-                    "projet", "données", "straße", "日本語", "résumé", "invoice", "draft", "final",
-                ]  # fmt: skip
-                parts: list[str] = []
-                length = 0
-                while length < self.BLOCK:
-                    w = rnd.choice(words)
-                    sep = "\n" if rnd.random() < 0.08 else " "
-                    parts.append(w + sep)
-                    length += len((w + sep).encode())
-                self._base = "".join(parts).encode()[: self.BLOCK]
-            else:
-                self._base = rnd.randbytes(self.BLOCK)
-        return self._base
-
-    def _block(self, index: int) -> bytes:
-        base = self._block0()
-        if index == 0:
-            return base
-        tag = hashlib.blake2b(f"{self.key}:{index}".encode(), digest_size=8).hexdigest().encode()
-        return tag + base[16:]
+    def _block(self, index: int, length: int) -> bytes:
+        rnd = random.Random(f"{self.key}:{index}")
+        if self.text:
+            corpus = _corpus()
+            start = rnd.randrange(len(corpus) - self.BLOCK)
+            return corpus[start : start + length]
+        return rnd.randbytes(length)
 
     def read(self, start: int = 0, end: int | None = None) -> bytes:
         return b"".join(self.chunks(start, end))
@@ -167,8 +169,9 @@ class LazyBlob:
         pos = start
         while pos < stop:
             index, offset = divmod(pos, self.BLOCK)
-            take = min(self.BLOCK - offset, stop - pos)
-            yield self._block(index)[offset : offset + take]
+            block_len = min(self.BLOCK, self.size - index * self.BLOCK)
+            take = min(block_len - offset, stop - pos)
+            yield self._block(index, block_len)[offset : offset + take]
             pos += take
 
     @property

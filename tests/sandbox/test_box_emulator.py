@@ -493,3 +493,71 @@ def test_state_is_independent_per_sandbox() -> None:
     a, b = State(), State()
     a.user(a.enterprise(), "Solo")
     assert len(a.users) == 1 and not b.users
+
+
+def test_seeded_enterprise_is_deterministic_and_served() -> None:
+    from backstop.sandbox.box.seed import generate_enterprise
+
+    def snapshot(st: State) -> list[tuple[str, str, int, str, int]]:
+        return [
+            (i.name, st.path(i)[-1].name, i.current.blob.size, i.current.blob.sha1, len(i.versions))
+            for i in st.items.values()
+            if i.type == "file"
+        ]
+
+    a, b = State(), State()
+    gen = generate_enterprise(a, users=4, files=600, versions_ratio=0.2, seed=5)
+    generate_enterprise(b, users=4, files=600, versions_ratio=0.2, seed=5)
+    assert snapshot(a) == snapshot(b)
+    assert gen.files == 600 and gen.versions > 0 and gen.admin.is_admin and len(gen.users) == 4
+    names = [i.name for i in a.items.values()]
+    assert len(names) > len(set(names))  # duplicate names in different folders
+    assert any(not n.isascii() for n in names) and any(":" in n or "?" in n for n in names)
+    assert max(len(a.path(i)) for i in a.items.values()) >= 4
+    sb = BoxSandbox(a).start()
+    try:
+        user = gen.users[1]
+        c = httpx.Client(
+            base_url=sb.url, headers={"Authorization": f"Bearer {sb.token(gen.admin)}", "As-User": user.id}
+        )
+        entries = c.get("/2.0/folders/0/items", params={"fields": "name,sha1,size"}).json()["entries"]
+        some = (
+            next(e for e in entries if e["type"] == "file")
+            if any(e["type"] == "file" for e in entries)
+            else None
+        )
+        folder = next(e for e in entries if e["type"] == "folder")
+        assert c.get(f"/2.0/folders/{folder['id']}").status_code == 200
+        if some is not None:
+            data = c.get(f"/2.0/files/{some['id']}/content", follow_redirects=True).content
+            assert hashlib.sha1(data).hexdigest() == some["sha1"] and len(data) == some["size"]
+        versioned = next(
+            i for i in a.items.values() if i.type == "file" and len(i.versions) > 1 and i.owner_id == user.id
+        )
+        versions = c.get(f"/2.0/files/{versioned.id}/versions").json()
+        assert versions["total_count"] == len(versioned.versions) - 1
+        old = versions["entries"][-1]
+        data = c.get(
+            f"/2.0/files/{versioned.id}/content", params={"version": old["id"]}, follow_redirects=True
+        ).content
+        assert hashlib.sha1(data).hexdigest() == old["sha1"]
+    finally:
+        sb.stop()
+
+
+def test_generated_messages() -> None:
+    import email
+    import email.policy
+
+    from backstop.sandbox.mail import generate_messages
+
+    first = list(generate_messages(60, seed=2))
+    assert first == list(generate_messages(60, seed=2)) and first != list(generate_messages(60, seed=3))
+    parsed = [email.message_from_bytes(raw, policy=email.policy.default) for raw in first]
+    types = {m.get_content_type() for m in parsed}
+    assert {"text/plain", "multipart/alternative", "multipart/mixed"} <= types
+    assert any(m["In-Reply-To"] for m in parsed)
+    assert any(b"=?utf-8?" in raw for raw in first)  # encoded-word subjects or names
+    assert any(list(m.iter_attachments()) for m in parsed)
+    assert all(m["Message-ID"] and m["Date"] for m in parsed)
+    assert len({m["Message-ID"] for m in parsed}) == 60

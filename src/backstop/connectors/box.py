@@ -512,7 +512,9 @@ class BoxConnector(Connector):
         for version in versions:
             seen.add(version.key)
             yield Upsert(version)
-        if known is not None:
+        if known is not None and (versions or number is None or str(number) not in ("", "0", "1")):
+            # Versions Box no longer keeps (retention, deleted by a user). Only for files that
+            # have had versions: `known.under` of the folder is a scan of it.
             old = known.get(file_id)
             if old is not None:
                 for key, _ in list(known.under(_parent(old.path))):
@@ -652,7 +654,9 @@ class BoxConnector(Connector):
                     old_paths.append(old)
                 continue
             new = _join(_folder_path(info.get("path_collection")), str(info.get("name", "")))
-            if old is not None and old != new:
+            if old == new:
+                continue  # where it was (renamed and back, trashed and restored): nothing moved
+            if old is not None:
                 old_paths.append(old)
             walks.append((fid, new))
         for old in old_paths:

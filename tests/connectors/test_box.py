@@ -9,6 +9,7 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -442,3 +443,34 @@ def test_restore_failures_are_results(harness: BoxHarness) -> None:
     # A file where the target folder should be.
     [result] = _restore(m, item, b"x", "readme.txt/inside.txt", RestoreOptions("new"))
     assert result.status == "failed" and "in the way" in result.message
+
+
+# -- threads
+
+
+def test_concurrent_downloads_share_the_limiter(harness: BoxHarness) -> None:
+    harness.settings = {
+        **harness.settings,
+        "tenant_key": "box-threads",
+        "limits": {"rate": 10_000, "burst": 10_000, "concurrency": 2},
+    }
+    harness.sandbox.faults.latency = 0.01
+    try:
+        m = _mirror(harness)
+        items = [item for item, _ in m.items.values()]
+        with ThreadPoolExecutor(8) as pool:
+            digests = list(pool.map(lambda i: _sha(_read(m.connector, m.entity, i)), items * 3))
+    finally:
+        harness.sandbox.faults.latency = 0.0
+    assert digests == [m.items[i.key][1] for i in items * 3]
+    limiter = m.connector.limiter  # type: ignore[attr-defined]
+    assert limiter.peak_in_flight == 2 and limiter.in_flight == 0
+
+
+def test_threads_refused_at_once_refresh_the_token_once(harness: BoxHarness) -> None:
+    with harness.connector() as connector:
+        connector.check()
+        harness.state.expire_access_tokens()
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda _: connector.check(), range(16)))
+    assert len(harness.saved) == 1, "each refresh rotates the refresh token: one at a time"

@@ -249,6 +249,14 @@ def restored_name(name: str, day: str, n: int = 1) -> str:
     return f"{stem} ({label}){dot}{ext}"
 
 
+def _version_order(version: Mapping[str, Any]) -> tuple[datetime, int]:
+    """Oldest first: by creation time (parsed: Box's offsets change with daylight saving), then
+    by id (Box's ids grow)."""
+    created = _time(version.get("created_at")) or datetime.min.replace(tzinfo=UTC)
+    vid = str(version.get("id") or "")
+    return created, int(vid) if vid.isdigit() else 0
+
+
 class _Gone(Exception):
     """The file or folder asked for is not there (404) or is in the trash."""
 
@@ -564,7 +572,7 @@ class BoxConnector(Connector):
                 return []  # gone meanwhile, or versions not available on this account
             raise
         entries = [v for v in entries if not v.get("trashed_at") and str(v.get("id")) != current]
-        entries.sort(key=lambda v: (str(v.get("created_at") or ""), str(v.get("id"))), reverse=True)
+        entries.sort(key=_version_order, reverse=True)
         items = []
         for v in entries:
             vid = str(v["id"])
@@ -731,7 +739,8 @@ class BoxConnector(Connector):
             yield from chunks
         except Exception as exc:
             self._item_failed(item, exc)
-        self._failures = 0
+        with self._lock:
+            self._failures = 0
 
     def _item_failed(self, item: Item, exc: Exception) -> NoReturn:
         """Turn a download failure into the right error class (see the module docstring)."""
@@ -740,9 +749,12 @@ class BoxConnector(Connector):
         if isinstance(exc, HttpStatusError):
             raise ItemError(f"{item.path}: {exc}", item.key) from exc
         if isinstance(exc, Unavailable):
-            self._failures += 1
-            if self._failures >= FAILURES_BEFORE_UNAVAILABLE:
-                self._failures = 0
+            with self._lock:
+                self._failures += 1
+                give_up = self._failures >= FAILURES_BEFORE_UNAVAILABLE
+                if give_up:
+                    self._failures = 0
+            if give_up:
                 raise exc
             raise ItemError(f"{item.path}: {exc}", item.key) from exc
         raise exc

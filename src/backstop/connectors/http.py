@@ -19,6 +19,10 @@ Retries, backoff and throttling live here and nowhere else:
 - Any other status >= 400 raises `HttpStatusError` (a `SourceError` carrying the status and the
   JSON body) unless the caller lists it in `allow`, so connectors decide what a 404 or a 409 means.
 
+The limiter's concurrent slot is held while a request is sent and its response headers come
+back, not while a streamed body is read: a caller holding many open downloads cannot starve the
+others (or deadlock itself), and Box and Graph count requests in flight, not open bodies.
+
 Bodies that cannot be replayed (a file being uploaded) are passed as callables that build a fresh
 body for each attempt. `download()` streams a body in chunks and resumes a dropped download with a
 Range request. `sleep` is injectable so tests do not wait for minutes.

@@ -2,6 +2,8 @@ from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
 
+from backstop.backups.oauth import box_callback
+
 # The operators' admin signs in through allauth's page, with its rate limits.
 admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
 
@@ -9,6 +11,8 @@ urlpatterns = [
     path("", include("backstop.web.urls")),
     path("auth/", include("allauth.urls")),
     path("a/<int:account_id>/", include("backstop.tenancy.urls")),
+    path("a/<int:account_id>/backups/", include("backstop.backups.urls")),
+    path("backups/oauth/box/", box_callback, name="backup_oauth_box"),
     path("p/<int:partner_id>/", include("backstop.tenancy.partner_urls")),
     path("ops/admin/", admin.site.urls),
 ]

@@ -836,11 +836,9 @@ class BoxApp:
                     "created_at": iso(e.created_at),
                     "recorded_at": iso(e.created_at),
                     "created_by": st.user_mini(e.created_by),
-                    "session_id": None,
                     "source": pick(
                         e.source, None, FILE_STANDARD if e.source["type"] == "file" else FOLDER_STANDARD
                     ),
-                    "additional_details": None,
                 }
                 for e in events
             ]

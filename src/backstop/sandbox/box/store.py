@@ -439,7 +439,9 @@ class State:
                 },
             )
         if item.trashed:
-            raise SandboxError(404, "trashed", "Item is trashed")  # Box's code for it
+            raise SandboxError(
+                404, "not_found", "Item is trashed"
+            )  # Box says "trashed"; the spec has no such code
         return item
 
     def _parent(self, parent: Item | str | None, user: User | None) -> Item:
@@ -790,18 +792,15 @@ class State:
             "purged_at": None,
             "content_created_at": None if item.is_root else iso(item.content_created_at),
             "content_modified_at": None if item.is_root else iso(item.content_modified_at),
-            "created_by": self.user_mini(item.created_by)
-            if not item.is_root
-            else {"type": "user", "id": "", "name": "", "login": ""},
-            "modified_by": self.user_mini(item.modified_by)
-            if not item.is_root
-            else {"type": "user", "id": "", "name": "", "login": ""},
+            "created_by": self.user_mini(item.created_by),
+            "modified_by": self.user_mini(item.modified_by),
             "owned_by": owner,
-            "shared_link": None,
             "parent": parent,
             "item_status": "trashed" if item.trashed else "active",
         }
         if item.type == "folder":
+            # Box answers null for both; the spec allows null for a folder's shared_link only.
+            common["shared_link"] = None
             common["folder_upload_email"] = None
         else:
             common["version_number"] = str(len(item.versions))

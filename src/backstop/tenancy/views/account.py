@@ -13,6 +13,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from backstop.backups.views.common import home_context as backups_home
 from backstop.tenancy import permissions as perms
 from backstop.tenancy import services
 from backstop.tenancy.forms import AccountForm, RemoveAccountForm
@@ -28,6 +29,7 @@ EMAIL_CHANGE_MAX_AGE = 24 * 3600
 def home(request: HttpRequest, access: AccountAccess) -> HttpResponse:
     account = access.account
     context = {"access": access, "account": account, "member_count": account.memberships.count()}
+    context.update(backups_home(request, access))
     return render(request, "tenancy/home.html", context)
 
 

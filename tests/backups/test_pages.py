@@ -40,7 +40,8 @@ def imap_task(personas: Personas, name: str = "Office mail", **fields: Any) -> B
 
 
 def with_entities(task: BackupTask, *statuses: str) -> list[Entity]:
-    sync_entities(task, [EntityInfo(f"k{i}", f"Person {i:02}", f"p{i}@acme.test") for i in range(len(statuses))])
+    found = [EntityInfo(f"k{i}", f"Person {i:02}", f"p{i}@acme.test") for i in range(len(statuses))]
+    sync_entities(task, found)
     entities = list(Entity.objects.filter(task=task).order_by("key"))
     for entity, status in zip(entities, statuses, strict=True):
         Entity.objects.filter(pk=entity.pk).update(status=status)
@@ -73,7 +74,7 @@ def test_homepage_invites_adding_the_first_task(personas: Personas) -> None:
 
 def test_homepage_cards_show_connection_statuses_size_and_last_backup(personas: Personas) -> None:
     task = imap_task(personas)
-    first, second, _ = with_entities(task, S.ACTIVE, S.ACTIVE, S.NOT_ACTIVE)
+    first, _, _ = with_entities(task, S.ACTIVE, S.ACTIVE, S.NOT_ACTIVE)
     Entity.objects.filter(pk=first.pk).update(size=3 * 1024 * 1024, last_snapshot="s1")
     imap_task(personas, "Old mail", connected=False, disconnected_reason="password changed")
     page = personas.client(personas.alice).get(reverse("account_home", args=[personas.a.pk])).content.decode()
@@ -123,7 +124,8 @@ def _imap_form(**overrides: Any) -> dict[str, Any]:
 
 
 def test_imap_add_with_an_unreachable_server_says_so_and_saves_nothing(personas: Personas) -> None:
-    response = personas.client(personas.alice).post(reverse("backup_add_imap", args=[personas.a.pk]), _imap_form())
+    url = reverse("backup_add_imap", args=[personas.a.pk])
+    response = personas.client(personas.alice).post(url, _imap_form())
     assert response.status_code == 200
     page = response.content.decode()
     assert "Could not reach the IMAP server at 127.0.0.1" in page
@@ -150,7 +152,8 @@ class FakeImap:
             raise AuthError("LOGIN failed")
 
     def discover(self) -> Iterator[EntityInfo]:
-        yield EntityInfo(self.settings["username"], self.settings["username"], self.settings["username"], "mailbox")
+        login = self.settings["username"]
+        yield EntityInfo(login, login, login, "mailbox")
 
 
 @pytest.fixture
@@ -218,7 +221,9 @@ def _start_box(client: Client, personas: Personas, name: str = "Acme Box") -> di
     return {k: v[0] for k, v in parse_qs(location.query).items()}
 
 
-def test_box_add_goes_through_consent_and_creates_the_task(personas: Personas, box_sandbox: BoxSandbox) -> None:
+def test_box_add_goes_through_consent_and_creates_the_task(
+    personas: Personas, box_sandbox: BoxSandbox
+) -> None:
     st = box_sandbox.state
     enterprise = st.enterprise("Acme Box Co")
     admin = st.admin(enterprise, "Ada Admin", login="ada@acme.test")
@@ -264,7 +269,8 @@ def test_box_callback_refuses_bad_expired_and_foreign_state(
     MembershipFactory(user=other, account=personas.a, role=Membership.Role.ADMIN)
     assert personas.client(other).get(url, {"code": "x", "state": query["state"]}).status_code == 404
     # Alice lost the right to add tasks meanwhile.
-    Membership.objects.filter(user=personas.alice).update(role=Membership.Role.CUSTOM, operations=[perms.VIEW_TASKS])
+    alice_role = Membership.objects.filter(user=personas.alice)
+    alice_role.update(role=Membership.Role.CUSTOM, operations=[perms.VIEW_TASKS])
     assert alice.get(url, {"code": "x", "state": query["state"]}).status_code == 403
     Membership.objects.filter(user=personas.alice).update(role=Membership.Role.ADMIN)
     monkeypatch.setattr("backstop.backups.oauth.STATE_MAX_AGE", -1)

@@ -284,12 +284,13 @@ class EntityBackup:
                 self._moved_from(writer, known, item)
                 return
         stored = False
-        if known is not None and known.content_version == item.content_version:
+        for source in self._same_content(known, item):
             try:
-                writer.relink(known.path, item.path, meta)
+                writer.relink(source, item.path, meta)
                 stored = True
+                break
             except ItemNotFound:
-                stored = False  # not where the catalog says (a checkpoint moved it): download
+                continue  # not where the catalog says (a checkpoint moved it)
         if not stored:
             try:
                 writer.add(item.path, meta, self.connector.open(self.info, item))
@@ -300,6 +301,20 @@ class EntityBackup:
         self.failed.pop(item.key, None)
         self._moved_from(writer, known, item)
         self._record(item.key, item)
+
+    def _same_content(self, known: KnownItem | None, item: Item) -> list[str]:
+        """Paths in the parent snapshot that hold this item's content already: the item itself
+        (renamed, re-flagged), or for a previous version just pushed aside by a new upload, the
+        file it was the current content of."""
+        paths = []
+        if known is not None and known.content_version == item.content_version:
+            paths.append(known.path)
+        version_of = item.meta.get("version_of")
+        if isinstance(version_of, str):
+            current = self.known.before_run(version_of)
+            if current is not None and current.content_version == item.content_version:
+                paths.append(current.path)
+        return paths
 
     def _moved_from(self, writer: SnapshotWriter, known: KnownItem | None, item: Item) -> None:
         if known is not None and known.path != item.path:

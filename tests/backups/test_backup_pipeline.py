@@ -14,7 +14,7 @@ from backstop.backups.models import ActivityEvent, BackupTask, CatalogItem, Enti
 from backstop.backups.repos import open_repository
 from backstop.backups.services import backup_now, reconnect_task
 from backstop.sandbox.box import BoxSandbox
-from tests.backups.sandbox import box_sandbox, entity_of, seed_tenant  # noqa: F401 - fixture
+from tests.backups.sandbox import entity_of, seed_tenant
 from tests.conftest import Personas
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -1,0 +1,7 @@
+"""Fixtures of the backups tests: a Box sandbox server per test."""
+
+from __future__ import annotations
+
+from tests.backups.sandbox import box_sandbox
+
+__all__ = ["box_sandbox"]

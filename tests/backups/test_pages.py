@@ -488,3 +488,31 @@ def test_a_user_limited_to_other_services_does_not_see_a_box_task(personas: Pers
     assert client.get(reverse("backup_add_box", args=[personas.a.pk])).status_code in (403, 404)
     picker = client.get(reverse("backup_add", args=[personas.a.pk])).content.decode()
     assert reverse("backup_add_box", args=[personas.a.pk]) not in picker
+
+
+# -- the sandbox mount -------------------------------------------------------------------------
+
+
+def test_wsgi_mount_serves_the_box_sandbox_beside_django(settings: Any) -> None:
+    from werkzeug.test import Client as WsgiClient
+
+    from backstop.sandbox.box import DEMO_CLIENT_ID
+    from backstop.sandbox_mount import mount
+
+    def django_app(environ: Any, start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"django " + environ["PATH_INFO"].encode()]
+
+    settings.BACKSTOP_SANDBOX = False
+    assert mount(django_app) is django_app
+    settings.BACKSTOP_SANDBOX = True
+    client = WsgiClient(mount(django_app))
+    consent = client.get(
+        "/sandbox/box/api/oauth2/authorize",
+        query_string={"client_id": DEMO_CLIENT_ID, "redirect_uri": "http://x.test/cb", "state": "s"},
+    )
+    assert consent.status_code == 200
+    page = consent.get_data(as_text=True)
+    assert 'id="consent_accept"' in page and "(admin)" in page  # a seeded administrator to sign in as
+    assert "/sandbox/box/api/oauth2/authorize" in page  # the form posts back under the prefix
+    assert client.get("/a/1/").get_data() == b"django /a/1/"

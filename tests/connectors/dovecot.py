@@ -115,7 +115,9 @@ class Dovecot:
     """One private Dovecot master process. Use `start()` / `stop()` or as a context manager."""
 
     def __init__(self, root: Path | None = None, oauth_url: str | None = None) -> None:
-        binary = shutil.which("dovecot") or ("/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None)
+        binary = shutil.which("dovecot") or (
+            "/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None
+        )
         if binary is None:
             raise RuntimeError(
                 "Dovecot is not installed: run `scripts/system-deps dovecot-imapd` as root "
@@ -205,6 +207,12 @@ service imap-login {{
     ssl = yes
   }}
 }}
+# No auth penalty: the tests fail logins on purpose and go on logging in from 127.0.0.1.
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
 service stats {{
   unix_listener stats-reader {{
     mode = 0666
@@ -231,7 +239,9 @@ service stats {{
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 out = self.process.stdout.read().decode(errors="replace") if self.process.stdout else ""
-                raise RuntimeError(f"Dovecot exited at start ({self.process.returncode}): {out}\n{self.log()}")
+                raise RuntimeError(
+                    f"Dovecot exited at start ({self.process.returncode}): {out}\n{self.log()}"
+                )
             if self._answers(self.port) and self._answers(self.tls_port):
                 return self
             time.sleep(0.05)

@@ -13,7 +13,7 @@ One task protects one mailbox login. The change feed is per folder, keyed by the
 A message's key is `"{uidvalidity}:{uid}:{imap name}"`: unique in the mailbox, and a renamed folder
 gives new keys (its items come again under the new path; the old path gets a DeleteFolder). The
 snapshot path is the folder's decoded name with the server's delimiter turned into "/" (a "/"
-inside a name, possible when the delimiter is ".", becomes U+2215 "∕") plus `{uid}.eml`.
+inside a name, possible when the delimiter is ".", becomes U+2215, DIVISION SLASH) plus `{uid}.eml`.
 
 Message content is read with `BODY.PEEK[]` (the exact bytes, \\Seen untouched) and written back
 with APPEND as a literal (imaplib's own `append` would rewrite line endings).
@@ -408,6 +408,20 @@ class ImapConnector(Connector):
         parsed = parse_fetch_response(data, False, True)
         return {uid: values for uid, values in parsed.items() if b"UID" in values}, vanished
 
+    def _fetch_in(self, name: str, uids: list[int], items: list[str]) -> dict[int, dict[bytes, Any]]:
+        def work(client: IMAPClient) -> dict[int, dict[bytes, Any]]:
+            self._select(client, name)
+            return dict(client.fetch(uids, items))
+
+        return self._call(work)
+
+    def _search_in(self, name: str, criteria: Any) -> list[int]:
+        def work(client: IMAPClient) -> list[int]:
+            self._select(client, name)
+            return [int(uid) for uid in client.search(criteria)]
+
+        return self._call(work)
+
     def _server_delimiter(self, client: IMAPClient) -> str | None:
         if self._delimiter is None:
             found = client.list_folders("", "")
@@ -474,28 +488,30 @@ class ImapConnector(Connector):
         # Folders gone since the cursor. DeleteFolder drops everything under the path, so a
         # folder that still has folders below it loses only its own items.
         if previous is not None:
-            for name, old in previous.items():
+            for name, gone in previous.items():
                 if name in names:
                     continue
-                old_path = old["path"]
+                old_path = gone["path"]
                 if old_path in paths or any(p.startswith(old_path + "/") for p in paths):
                     yield from self._delete_known(known, old_path, name, keep=set(), uidvalidity=None)
                 else:
                     yield DeleteFolder(old_path)
         else:
             # No usable cursor: known items in folders that no longer exist.
-            for key, item in list(known.under("")):
+            for key, _item in list(known.under("")):
                 parsed = parse_key(key)
                 if parsed is None or parsed[0] not in names:
                     yield Delete(key)
 
         for name, _delimiter, path in folders:
-            old = previous.get(name) if previous is not None else None
+            old: dict[str, Any] | None = previous.get(name) if previous is not None else None
             if old is not None and old.get("path") != path:
                 old = None
             yield from self._folder_changes(name, path, old, known, state)
 
-        yield NewCursor(json.dumps({"v": CURSOR_VERSION, "folders": state}, ensure_ascii=False, sort_keys=True))
+        yield NewCursor(
+            json.dumps({"v": CURSOR_VERSION, "folders": state}, ensure_ascii=False, sort_keys=True)
+        )
 
     def _delete_known(
         self, known: Known, path: str, name: str, keep: set[int], uidvalidity: int | None
@@ -556,7 +572,7 @@ class ImapConnector(Connector):
     def _full_folder(
         self, name: str, path: str, uidvalidity: int, modseq: bool, known: Known
     ) -> Iterator[Change]:
-        uids = sorted(self._call(lambda c: (self._select(c, name), c.search("ALL"))[1]))
+        uids = sorted(self._search_in(name, "ALL"))
         yield from self._delete_known(known, path, name, keep=set(uids), uidvalidity=uidvalidity)
         yield from self._upserts(name, path, uidvalidity, modseq, uids)
 
@@ -580,10 +596,15 @@ class ImapConnector(Connector):
             if ranges:
                 for key, _item in list(known.under(path)):
                     parsed = parse_key(key)
-                    if parsed and parsed[0] == name and parsed[1] == uidvalidity and _in_ranges(parsed[2], ranges):
+                    if (
+                        parsed
+                        and parsed[0] == name
+                        and parsed[1] == uidvalidity
+                        and _in_ranges(parsed[2], ranges)
+                    ):
                         yield Delete(key)
         else:
-            current = set(self._call(lambda c: (self._select(c, name), c.search("ALL"))[1]))
+            current = set(self._search_in(name, "ALL"))
             yield from self._delete_known(known, path, name, keep=current, uidvalidity=uidvalidity)
         yield from self._upserts(name, path, uidvalidity, True, sorted(uids))
 
@@ -591,12 +612,12 @@ class ImapConnector(Connector):
         self, name: str, path: str, uidvalidity: int, old: dict[str, Any], known: Known
     ) -> Iterator[Change]:
         """No mod-sequences: compare every UID's flags with the known version."""
-        current = sorted(self._call(lambda c: (self._select(c, name), c.search("ALL"))[1]))
+        current = sorted(self._search_in(name, "ALL"))
         yield from self._delete_known(known, path, name, keep=set(current), uidvalidity=uidvalidity)
         todo: list[int] = []
         for start in range(0, len(current), 1000):
             chunk = current[start : start + 1000]
-            flags = self._call(lambda c, chunk=chunk: (self._select(c, name), c.fetch(chunk, ["FLAGS"]))[1])
+            flags = self._fetch_in(name, chunk, ["FLAGS"])
             for uid in chunk:
                 data = flags.get(uid)
                 if data is None:
@@ -615,13 +636,15 @@ class ImapConnector(Connector):
         flags = sorted(_text(f) for f in data.get(b"FLAGS", ()) if _text(f).lower() != "\\recent")
         return f"{uid}:f" + hashlib.sha256(" ".join(flags).encode()).hexdigest()[:16]
 
-    def _upserts(self, name: str, path: str, uidvalidity: int, modseq: bool, uids: list[int]) -> Iterator[Change]:
+    def _upserts(
+        self, name: str, path: str, uidvalidity: int, modseq: bool, uids: list[int]
+    ) -> Iterator[Change]:
         items = ["UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", _HEADER_ITEM]
         if modseq:
             items.append("MODSEQ")
         for start in range(0, len(uids), BATCH):
             chunk = uids[start : start + BATCH]
-            fetched = self._call(lambda c, chunk=chunk: (self._select(c, name), c.fetch(chunk, items))[1])
+            fetched = self._fetch_in(name, chunk, items)
             for uid in chunk:
                 data = fetched.get(uid)
                 if data is None:

@@ -33,7 +33,7 @@ from backstop.connectors.http import RetryPolicy
 from backstop.sandbox.box import BoxSandbox
 from tests.connectors.box_harness import SEED, BoxHarness
 from tests.connectors.conformance import *  # noqa: F403
-from tests.connectors.conformance import Mirror, _sha
+from tests.connectors.conformance import Mirror, NewCursor, _sha
 
 
 @pytest.fixture(scope="module")
@@ -474,3 +474,24 @@ def test_threads_refused_at_once_refresh_the_token_once(harness: BoxHarness) -> 
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda _: connector.check(), range(16)))
     assert len(harness.saved) == 1, "each refresh rotates the refresh token: one at a time"
+
+
+def test_listings_and_events_are_paged(harness: BoxHarness) -> None:
+    st, stats = harness.state, harness.sandbox.stats
+    big = harness.ensure_folder(harness.user, "Big")
+    with st.quiet():
+        for n in range(2100):
+            st.file(big, f"f{n:04}.txt", b"")
+    empty = Mirror(harness.connector(), harness.entity())  # a Known with nothing in it
+    with harness.connector() as connector:
+        listed = list(connector.changes(harness.entity(), None, empty))
+        files = [c.item for c in listed if isinstance(c, Upsert) and c.item.path.startswith("Big/")]
+        assert len(files) == 2100 and len({f.key for f in files}) == 2100
+        assert stats.count(rf"/2\.0/folders/{big.id}/items") == 3  # 1000 per page, marker paging
+        cursor = listed[-1]
+        assert isinstance(cursor, NewCursor)
+        for n in range(700):
+            st.file(big, f"g{n:04}.txt", b"")
+        changes = list(connector.changes(harness.entity(), cursor.value, empty))
+    assert len([c for c in changes if isinstance(c, Upsert)]) == 700
+    assert stats.count(r"/2\.0/events") == 1 + 3  # the first "now"; 500, 200, then an empty page

@@ -214,6 +214,21 @@ def test_a_deleted_parent_keeps_its_children(mailbox: ImapHarness) -> None:
         assert sorted(item.path for item, _ in mirror.items.values()) == ["Parent/Child/1.eml"]
 
 
+def test_a_folder_emptied_and_refilled(mailbox: ImapHarness) -> None:
+    mailbox.append("Box", message("a"), message("b"))
+    with mailbox.connector() as conn:
+        mirror = sync(conn, mailbox.entity())
+        with mailbox.client() as c:
+            c.select_folder("Box")
+            c.delete_messages([1, 2])
+            c.uid_expunge([1, 2])
+        news = mirror.sync()
+        assert sorted(type(c).__name__ for c in news) == ["Delete", "Delete"] and not mirror.items
+        assert mirror.sync() == []
+        mailbox.append("Box", message("c"))
+        assert [c.item.name for c in mirror.sync() if isinstance(c, Upsert)] == ["c"]
+
+
 def test_new_uidvalidity_relists_the_folder(mailbox: ImapHarness) -> None:
     mailbox.append("Box", message("a"), message("b"))
     with mailbox.connector() as conn:
@@ -317,7 +332,7 @@ EIGHT_BIT = (
     b"\r\n"
     b"Body with a bare LF line ending\nand a CR\ralone.\r\n"
 )
-NO_ID = b"From: a@example.test\r\nSubject: no message id\r\n\r\nbody\r\n"
+NO_ID = b"From: a@example.test\r\nSubject: no message id\x00\r\n\r\nbody\r\n"
 
 
 def test_awkward_messages_never_raise(mailbox: ImapHarness) -> None:
@@ -417,6 +432,9 @@ def test_restore_keeps_bytes_flags_and_internal_date(mailbox: ImapHarness) -> No
         assert len(mailbox.fetch_all("Restored.Deep.Er", ["UID"])) == 4
         # In place: the original folder (its real IMAP name), bypass skips both.
         assert restore("bypass", "Source/Sub") == ["skipped", "skipped"]
+        # "Source" is only a \\Noselect placeholder (LAYOUT=index): restoring there makes it real.
+        assert restore("new", "Source") == ["restored", "restored"]
+        assert len(mailbox.fetch_all("Source", ["UID"])) == 2
 
 
 def test_restore_failure_is_a_result(mailbox: ImapHarness) -> None:

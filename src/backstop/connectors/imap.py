@@ -67,6 +67,7 @@ HEADER_FIELDS = ("SUBJECT", "FROM", "TO", "CC", "DATE", "MESSAGE-ID")
 _HEADER_ITEM = "BODY.PEEK[HEADER.FIELDS (" + " ".join(HEADER_FIELDS) + ")]"
 _APPENDUID = re.compile(rb"\[APPENDUID (\d+) (\d+)\]", re.IGNORECASE)
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?\s]*)\?=")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C0/C1 controls (not tab/CR/LF)
 _BETWEEN_WORDS = re.compile(r"(\?=)[ \t\r\n]+(?==\?)")
 
 # Connection-level failures: the socket is unusable, reconnect once.
@@ -117,6 +118,7 @@ def _codec(charset: str) -> str:
 
 
 def _bytes_to_text(raw: bytes) -> str:
+    raw = raw.replace(b"\x00", b"")  # NUL is not storable in a catalog (PostgreSQL text/json)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -194,7 +196,7 @@ def parse_headers(raw: bytes) -> dict[str, str]:
     for key, parts in values.items():
         text = " ".join(part for part in parts if part)
         try:
-            fields[key] = " ".join(decode_words(text).split())
+            fields[key] = " ".join(_CONTROL.sub("", decode_words(text)).split())
         except Exception:  # pragma: no cover - decode_words is defensive already
             fields[key] = text
     return fields
@@ -362,6 +364,8 @@ class ImapConnector(Connector):
                     raise SourceError(str(e)) from e
                 if attempt == 2:
                     raise Unavailable(f"IMAP connection lost: {e}") from e
+            except imaplib.IMAP4.error as e:  # NO / BAD to a command: not a connection problem
+                raise SourceError(f"IMAP server refused: {e}") from e
         raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
@@ -373,8 +377,12 @@ class ImapConnector(Connector):
                 self._shutdown(conn)
 
     # -- helpers on a live connection -----------------------------------------------------------
-    def _select(self, client: IMAPClient, name: str, readonly: bool = True) -> dict[bytes, Any]:
-        if self._selected == (name, readonly) or (readonly and self._selected == (name, False)):
+    def _select(
+        self, client: IMAPClient, name: str, readonly: bool = True, fresh: bool = False
+    ) -> dict[bytes, Any]:
+        """Select `name` unless it already is; `fresh` selects again for current UIDNEXT etc."""
+        reuse = self._selected == (name, readonly) or (readonly and self._selected == (name, False))
+        if reuse and not fresh:
             return self._select_info
         self._selected = None
         info = client.select_folder(name, readonly=readonly)
@@ -543,7 +551,20 @@ class ImapConnector(Connector):
             if unchanged:
                 state[name] = old
                 return
-        info = self._call(lambda c: self._select(c, name))
+
+        def select(client: IMAPClient) -> dict[bytes, Any] | None:
+            try:
+                return self._select(client, name, fresh=True)
+            except imaplib.IMAP4.abort:
+                raise
+            except imaplib.IMAP4.error:
+                return None  # gone since LIST (or not selectable): the next run sees what it is
+
+        info = self._call(select)
+        if info is None:
+            if old is not None:
+                state[name] = old
+            return
         uidvalidity = int(info.get(b"UIDVALIDITY") or 0)
         uidnext = int(info.get(b"UIDNEXT") or 0)
         highestmodseq = int(info.get(b"HIGHESTMODSEQ") or 0)
@@ -760,8 +781,21 @@ class ImapConnector(Connector):
             return original
         return imap_name(folder, delimiter)
 
+    @staticmethod
+    def _selectable(client: IMAPClient, name: str) -> bool | None:
+        """True for a selectable folder, False for a placeholder (\\Noselect), None: none."""
+        found = [f for f in client.list_folders("", name) if _text(f[2]) == name]
+        if not found:
+            return None
+        flags = {_text(f).lower() for f in found[0][0]}
+        return "\\noselect" not in flags and "\\nonexistent" not in flags
+
     def _ensure_folder(self, client: IMAPClient, name: str) -> None:
-        if client.folder_exists(name):
+        selectable = self._selectable(client, name)
+        if selectable:
+            return
+        if selectable is False:
+            client.create_folder(name)  # a placeholder parent becomes a real folder
             return
         delimiter = self._server_delimiter(client)
         parts = name.split(delimiter) if delimiter else [name]

@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from tests.backups.sandbox import box_sandbox
+from tests.test_processes import installation
 
-__all__ = ["box_sandbox"]
+__all__ = ["box_sandbox", "installation"]

@@ -11,7 +11,7 @@ import pytest
 
 from backstop.sandbox.box import BoxSandbox
 from tests.backups.sandbox import seed_tenant
-from tests.test_processes import Installation, _stop, installation  # noqa: F401 - fixture
+from tests.test_processes import Installation, _stop
 
 pytestmark = pytest.mark.processes
 

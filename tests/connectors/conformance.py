@@ -70,8 +70,8 @@ def _content(connector: Connector, entity: EntityInfo, item: Item) -> bytes:
     if isinstance(value, bytes):
         return value
     if hasattr(value, "read"):
-        return value.read()  # type: ignore[union-attr]
-    return b"".join(value)  # type: ignore[arg-type]
+        return bytes(value.read())
+    return b"".join(value)
 
 
 class Mirror:
@@ -232,7 +232,7 @@ def test_revoked_credentials_raise_auth_error(harness: Harness, mirror: Mirror) 
 
 
 def test_restore_puts_the_bytes_back(harness: Harness, mirror: Mirror) -> None:
-    path, (item, digest) = sorted(mirror.by_path().items())[0]
+    path, (item, _digest) = sorted(mirror.by_path().items())[0]
     data = _content(mirror.connector, mirror.entity, item)
     folder = path.rsplit("/", 1)[0]
     target_folder = folder + "/Restored by conformance"

@@ -265,11 +265,26 @@ def demo(host: str, port: int, no_serve: bool) -> int:
     from backstop.mail import outbox_folder
 
     logins = demo_data.seed()
-    connections.close_all()
     _out(_login_table(url, logins, demo_data.PASSWORD, outbox_folder()))
     if no_serve:
+        connections.close_all()
         return 0
-    return serve(host, port, migrate=False)
+    # The Box sandbox runs in this process while it supervises the others, which find it
+    # through the environment they inherit.
+    from backstop import demo_backups
+
+    sandbox = demo_backups.start_sandbox("127.0.0.1" if host in ("0.0.0.0", "::", "") else host)
+    os.environ["BACKSTOP_SANDBOX"] = "true"
+    os.environ["BACKSTOP_SANDBOX_BOX_URL"] = sandbox.url
+    seeded = demo_backups.seed(sandbox, demo_data.demo_accounts(), url)
+    connections.close_all()
+    for box in seeded:
+        _out(f"  {box.account}: Box sandbox task with {box.users} users, {box.jobs} first backups queued")
+    _out(f"Box sandbox (consent screens of the demo's Box tasks): {sandbox.url}")
+    try:
+        return serve(host, port, migrate=False)
+    finally:
+        sandbox.stop()
 
 
 def _positive(text: str) -> int:

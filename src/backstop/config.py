@@ -159,6 +159,7 @@ class Config:
     job_lease_seconds: int = 120
     checkpoint_seconds: int = 120
     sandbox: bool = False
+    sandbox_box_url: str = ""
     box_client_id: str | None = None
     box_client_secret: str | None = field(default=None, repr=False)
 
@@ -234,6 +235,7 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         job_lease_seconds=env_int(env, "BACKSTOP_JOB_LEASE_SECONDS", 120, minimum=1),
         checkpoint_seconds=env_int(env, "BACKSTOP_CHECKPOINT_SECONDS", 120, minimum=1),
         sandbox=env_bool(env, "BACKSTOP_SANDBOX", False),
+        sandbox_box_url=env_str(env, "BACKSTOP_SANDBOX_BOX_URL", "").rstrip("/"),
         box_client_id=_raw(env, "BACKSTOP_BOX_CLIENT_ID"),
         box_client_secret=_raw(env, "BACKSTOP_BOX_CLIENT_SECRET"),
     )

@@ -117,3 +117,10 @@ def seed(password: str = PASSWORD) -> list[Login]:
         account = _customer(name, region, _user(person, password), None)
         logins.append(Login(person.email, "Administrator, no partner", _where(account)))
     return logins
+
+
+def demo_accounts() -> list[Account]:
+    """The demo customer accounts, in the order of the sign-in table."""
+    names = [name for name, _, _ in PARTNER_CUSTOMERS] + [STANDALONE[0]]
+    found = {a.name: a for a in Account.objects.filter(name__in=names)}
+    return [found[name] for name in names if name in found]

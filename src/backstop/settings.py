@@ -235,6 +235,7 @@ BACKSTOP_WORKER_THREADS = CONFIG.worker_threads
 BACKSTOP_JOB_LEASE_SECONDS = CONFIG.job_lease_seconds
 BACKSTOP_CHECKPOINT_SECONDS = CONFIG.checkpoint_seconds
 BACKSTOP_SANDBOX = CONFIG.sandbox
+BACKSTOP_SANDBOX_BOX_URL = CONFIG.sandbox_box_url
 BACKSTOP_BOX_CLIENT_ID = CONFIG.box_client_id
 BACKSTOP_BOX_CLIENT_SECRET = CONFIG.box_client_secret
 BACKSTOP_SCHEDULER_INTERVAL = CONFIG.scheduler_interval
@@ -245,5 +246,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": CONFIG.log_level},
-    "loggers": {"huey": {"level": "WARNING" if CONFIG.log_level == "INFO" else CONFIG.log_level}},
+    # huey and httpx log every task and every request at INFO: too much for a backup service.
+    "loggers": {
+        name: {"level": "WARNING" if CONFIG.log_level == "INFO" else CONFIG.log_level}
+        for name in ("huey", "httpx", "httpcore")
+    },
 }

@@ -57,7 +57,7 @@ def box_settings() -> dict[str, Any] | None:
 
 
 def sandbox_base_url() -> str:
-    override = getattr(settings, "BACKSTOP_SANDBOX_BOX_URL", "")
+    override: str = settings.BACKSTOP_SANDBOX_BOX_URL
     return override or f"{settings.BACKSTOP_BASE_URL.rstrip('/')}{SANDBOX_PREFIX}"
 
 
@@ -111,4 +111,6 @@ def connector_for(task: BackupTask) -> Connector:
     options = dict(task.connector_settings)
     if task.service == "box":
         options = {**(box_settings() or {}), **options}
+    # Rate and concurrency limits are shared per source tenant, whatever task reaches it.
+    options.setdefault("tenant_key", task.source_tenant or f"task-{task.pk}")
     return connector_class(task.service)(options, task.get_secrets(), save)

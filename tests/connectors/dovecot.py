@@ -114,7 +114,9 @@ class TokenServer:
 class Dovecot:
     """One private Dovecot master process. Use `start()` / `stop()` or as a context manager."""
 
-    def __init__(self, root: Path | None = None, oauth_url: str | None = None) -> None:
+    def __init__(self, root: Path | None = None, oauth_url: str | None = None, layout: str = "") -> None:
+        """`layout="index"` keeps folder names in the index, so a name may hold "/" beside the "."
+        separator (and Dovecot 2.3 then sends no HIGHESTMODSEQ on SELECT: the NOMODSEQ case)."""
         binary = shutil.which("dovecot") or (
             "/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None
         )
@@ -128,6 +130,7 @@ class Dovecot:
         self.binary = binary
         self.root = root or Path(tempfile.mkdtemp(prefix="backstop-dovecot-"))
         self.oauth_url = oauth_url
+        self.layout = layout
         self.host = "127.0.0.1"
         self.port = free_port()
         self.tls_port = free_port()
@@ -180,7 +183,7 @@ ssl_cert = <{self.cert}
 ssl_key = <{self.key}
 disable_plaintext_auth = no
 auth_mechanisms = {mechanisms}
-mail_location = maildir:~/Maildir:LAYOUT=index
+mail_location = maildir:~/Maildir{":LAYOUT=" + self.layout if self.layout else ""}
 auth_failure_delay = 0
 mail_max_userip_connections = 200
 namespace inbox {{

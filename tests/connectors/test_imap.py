@@ -40,7 +40,7 @@ from tests.connectors.conformance import Mirror, _content
 from tests.connectors.dovecot import Dovecot, TokenServer, free_port
 
 _counter = itertools.count()
-DELIM = "."  # the test Dovecot's separator (LAYOUT=index, so "/" may appear inside names)
+DELIM = "."  # the test Dovecot's separator (Maildir++)
 
 
 def message(subject: str, body: str = "Hello.\r\n", message_id: str | None = "auto", **headers: str) -> bytes:
@@ -168,21 +168,50 @@ def test_paths_and_names() -> None:
 def test_nested_and_non_ascii_folders(mailbox: ImapHarness) -> None:
     mailbox.append("Archiv.Größe", message("g"))
     mailbox.append("日本語", message("j"))
-    mailbox.append("Projekte/2024.Q1", message("slash in a name"))  # "/" inside a "." hierarchy
     with mailbox.client() as c:
         c.create_folder("Empty")
     with mailbox.connector() as conn:
         changes = list(conn.changes(mailbox.entity(), None, Mirror(conn, mailbox.entity())))
         folders = {c.path: c.meta for c in changes if isinstance(c, Folder)}
         items = {c.item.path: c.item for c in changes if isinstance(c, Upsert)}
-    assert {"INBOX", "Archiv/Größe", "日本語", "Projekte\u22152024/Q1", "Empty"} <= set(folders)
-    # LAYOUT=index lists the implicit parents "Archiv" and "Projekte/2024" as \Noselect: skipped.
-    assert "Archiv" not in folders and "Projekte\u22152024" not in folders
+    assert set(folders) == {"INBOX", "Archiv/Größe", "日本語", "Empty"}  # "Archiv" is \Noselect
     assert folders["Archiv/Größe"]["name"] == "Archiv.Größe" and folders["Archiv/Größe"]["delimiter"] == "."
     assert items["Archiv/Größe/1.eml"].meta["folder"] == "Archiv.Größe"
-    assert items["Projekte\u22152024/Q1/1.eml"].meta["folder"] == "Projekte/2024.Q1"
     assert items["日本語/1.eml"].meta["folder"] == "日本語"
     assert isinstance(changes[-1], NewCursor)
+
+
+def test_slash_inside_names_under_a_dot_separator() -> None:
+    # LAYOUT=index allows "/" inside a name under the "." separator.
+    with Dovecot(layout="index") as server:
+        box = ImapHarness(server)
+        box.append("Projekte/2024.Q1", message("slash in a name"), message("second"))
+        box.append("Archiv.Größe", message("g"))
+        conn = box.connector()
+        with conn:
+            mirror = Mirror(conn, box.entity())
+            changes = list(conn.changes(box.entity(), None, mirror))
+            folders = {c.path: c.meta for c in changes if isinstance(c, Folder)}
+            assert set(folders) == {"INBOX", "Projekte\u22152024/Q1", "Archiv/Größe"}
+            mirror.sync(None)
+            item = mirror.by_path()["Projekte\u22152024/Q1/1.eml"][0]
+            assert item.meta["folder"] == "Projekte/2024.Q1"
+            assert mirror.sync() == []
+            with box.client() as c:
+                c.select_folder("Projekte/2024.Q1")
+                c.add_flags([2], [b"\\Seen"])
+                c.delete_messages([1])
+                c.uid_expunge([1])
+            news = mirror.sync()
+            assert sorted(type(c).__name__ for c in news) == ["Delete", "Upsert"]
+            target = "Projekte\u22152024/Q1/Wieder/1.eml"
+            restored = list(
+                conn.restore(
+                    box.entity(), [RestoreItem(item, lambda: io.BytesIO(b"x\r\n"), target)], RestoreOptions()
+                )
+            )
+            assert [r.status for r in restored] == ["restored"]
+            assert box.read_back("Projekte\u22152024/Q1/Wieder") == [b"x\r\n"]
 
 
 def test_folder_rename_and_deletion_are_followed(mailbox: ImapHarness) -> None:
@@ -249,11 +278,16 @@ def test_new_uidvalidity_relists_the_folder(mailbox: ImapHarness) -> None:
 def test_thousands_of_messages_and_an_exact_increment(mailbox: ImapHarness) -> None:
     total = 3000
     mailbox.append("INBOX", *[message(f"bulk {i}", body=f"message {i}\r\n") for i in range(total)])
-    with mailbox.connector() as conn:
+    conn = mailbox.connector()
+    with conn:
         mirror = sync(conn, mailbox.entity())
         assert len(mirror.items) == total
+        assert conn._qresync, "Dovecot advertises QRESYNC: the connector enables it"
         assert mirror.sync() == []
         before = {key: item for key, (item, _) in mirror.items.items()}
+        searches: list[Any] = []
+        search_in = conn._search_in
+        conn._search_in = lambda name, criteria: searches.append(criteria) or search_in(name, criteria)  # type: ignore[method-assign]
 
         mailbox.append("INBOX", *[message(f"new {i}") for i in range(10)])
         with mailbox.client() as c:
@@ -262,6 +296,7 @@ def test_thousands_of_messages_and_an_exact_increment(mailbox: ImapHarness) -> N
             c.delete_messages([100, 200, 300])
             c.uid_expunge([100, 200, 300])
         news = mirror.sync()
+        assert "ALL" not in searches, "with QRESYNC deletions come from VANISHED, not UID SEARCH ALL"
 
     upserts = [c.item for c in news if isinstance(c, Upsert)]
     deletes = [c.key for c in news if isinstance(c, Delete)]

@@ -413,8 +413,10 @@ class ImapConnector(Connector):
             raise imaplib.IMAP4.error(f"UID FETCH failed: {data!r}")
         typ, data = imap._untagged_response(typ, data, "FETCH")
         vanished = [_text(v) for v in imap.untagged_responses.pop("VANISHED", []) or []]
-        parsed = parse_fetch_response(data, False, True)
-        return {uid: values for uid, values in parsed.items() if b"UID" in values}, vanished
+        # Keyed by sequence number, so that an unsolicited FETCH without a UID is told apart.
+        parsed = parse_fetch_response(data, False, False)
+        by_uid = {int(v[b"UID"]): v for v in parsed.values() if isinstance(v.get(b"UID"), int)}
+        return by_uid, vanished
 
     def _fetch_in(self, name: str, uids: list[int], items: list[str]) -> dict[int, dict[bytes, Any]]:
         def work(client: IMAPClient) -> dict[int, dict[bytes, Any]]:
@@ -490,9 +492,6 @@ class ImapConnector(Connector):
         names = {name for name, _, _ in folders}
         state: dict[str, dict[str, Any]] = {}
 
-        for name, delimiter, path in folders:
-            yield Folder(path, meta={"name": name, "delimiter": delimiter or ""})
-
         # Folders gone since the cursor. DeleteFolder drops everything under the path, so a
         # folder that still has folders below it loses only its own items.
         if previous is not None:
@@ -511,11 +510,12 @@ class ImapConnector(Connector):
                 if parsed is None or parsed[0] not in names:
                     yield Delete(key)
 
-        for name, _delimiter, path in folders:
+        for name, delimiter, path in folders:
             old: dict[str, Any] | None = previous.get(name) if previous is not None else None
             if old is not None and old.get("path") != path:
                 old = None
-            yield from self._folder_changes(name, path, old, known, state)
+            folder = Folder(path, meta={"name": name, "delimiter": delimiter or ""})
+            yield from self._folder_changes(folder, name, path, old, known, state)
 
         yield NewCursor(
             json.dumps({"v": CURSOR_VERSION, "folders": state}, ensure_ascii=False, sort_keys=True)
@@ -537,11 +537,50 @@ class ImapConnector(Connector):
         for key in doomed:
             yield Delete(key)
 
+    def _attempt(self, name: str, status: bool) -> dict[bytes, Any] | imaplib.IMAP4.error:
+        """STATUS (or a fresh SELECT) of `name`; a refusal is returned, not raised."""
+
+        def work(client: IMAPClient) -> dict[bytes, Any] | imaplib.IMAP4.error:
+            try:
+                return self._status(client, name) if status else self._select(client, name, fresh=True)
+            except imaplib.IMAP4.abort:
+                raise
+            except imaplib.IMAP4.error as e:
+                return e
+
+        return self._call(work)
+
+    def _unusable(
+        self,
+        name: str,
+        path: str,
+        old: dict[str, Any] | None,
+        known: Known,
+        state: dict[str, dict[str, Any]],
+        error: imaplib.IMAP4.error,
+    ) -> Iterator[Change]:
+        """A listed folder that cannot be opened: gone (a deleted parent that still has
+        children is listed but does not exist) loses its items; otherwise try again next run."""
+        text = str(error).lower()
+        if "nonexistent" in text or "doesn't exist" in text or "does not exist" in text:
+            yield from self._delete_known(known, path, name, keep=set(), uidvalidity=None)
+        elif old is not None:
+            state[name] = old
+
     def _folder_changes(
-        self, name: str, path: str, old: dict[str, Any] | None, known: Known, state: dict[str, dict[str, Any]]
+        self,
+        folder: Folder,
+        name: str,
+        path: str,
+        old: dict[str, Any] | None,
+        known: Known,
+        state: dict[str, dict[str, Any]],
     ) -> Iterator[Change]:
         if old is not None:
-            status = self._call(lambda c: self._status(c, name))
+            status = self._attempt(name, status=True)
+            if isinstance(status, imaplib.IMAP4.error):
+                yield from self._unusable(name, path, old, known, state, status)
+                return
             unchanged = (
                 status.get(b"UIDVALIDITY") == old["uidvalidity"]
                 and status.get(b"UIDNEXT") == old["uidnext"]
@@ -549,22 +588,14 @@ class ImapConnector(Connector):
                 and status.get(b"HIGHESTMODSEQ") == old["highestmodseq"]
             )
             if unchanged:
+                yield folder
                 state[name] = old
                 return
-
-        def select(client: IMAPClient) -> dict[bytes, Any] | None:
-            try:
-                return self._select(client, name, fresh=True)
-            except imaplib.IMAP4.abort:
-                raise
-            except imaplib.IMAP4.error:
-                return None  # gone since LIST (or not selectable): the next run sees what it is
-
-        info = self._call(select)
-        if info is None:
-            if old is not None:
-                state[name] = old
+        info = self._attempt(name, status=False)
+        if isinstance(info, imaplib.IMAP4.error):
+            yield from self._unusable(name, path, old, known, state, info)
             return
+        yield folder
         uidvalidity = int(info.get(b"UIDVALIDITY") or 0)
         uidnext = int(info.get(b"UIDNEXT") or 0)
         highestmodseq = int(info.get(b"HIGHESTMODSEQ") or 0)

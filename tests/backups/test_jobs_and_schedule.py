@@ -135,3 +135,28 @@ def test_discovery_archives_what_left_and_auto_activates_newcomers(personas: Per
     assert Entity.objects.get(task=task, key="b").status == S.ARCHIVED
     counts = sync_entities(task, [EntityInfo("a", "A"), EntityInfo("b", "B"), EntityInfo("c", "C")])
     assert counts["returned"] == 1
+
+
+def test_graces_end_in_purges_of_entities_and_of_the_whole_account(personas: Personas) -> None:
+    from backstop.backups.repos import open_repository, repository_url
+    from backstop.backups.services import delete_entities, purge_due
+    from backstop.engine.stores import open_store
+    from backstop.tenancy.services import purge_removed_accounts
+
+    task = _task(personas, timezone.now())
+    kept, doomed = _entities(task, S.ACTIVE, S.ACTIVE)
+    repo = open_repository(personas.a)
+    for entity in (kept, doomed):
+        with repo.writer(entity.repo_entity) as writer:
+            writer.add("INBOX/1.eml", {}, b"mail")
+            Entity.objects.filter(pk=entity.pk).update(last_snapshot=writer.commit().snapshot_id)
+    delete_entities([doomed])
+    assert purge_due() == {"entities": 0, "tasks": 0}, "nothing goes during the grace"
+    assert purge_due(timezone.now() + timedelta(days=8)) == {"entities": 1, "tasks": 0}
+    assert len(repo.snapshots(kept.repo_entity)) == 1 and repo.snapshots(doomed.repo_entity) == []
+    assert not Entity.objects.filter(pk=doomed.pk).exists()
+
+    personas.a.removal_requested_at = timezone.now() - timedelta(days=8)
+    personas.a.save()
+    assert purge_removed_accounts() == [personas.a.pk]
+    assert open_store(repository_url(personas.a)).list("") == []

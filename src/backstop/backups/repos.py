@@ -34,3 +34,12 @@ def open_repository(account: Account, create: bool = True) -> Repository:
         except RepositoryExists:
             # Another process created it between our open and init.
             return Repository.open(store, settings.BACKSTOP_MASTER_KEY)
+
+
+def delete_repository(account: Account) -> int:
+    """Every object of the account's repository (the account's removal, after its grace)."""
+    store = open_store(repository_url(account))
+    objects = store.list("")
+    for info in objects:
+        store.delete(info.key)
+    return len(objects)

@@ -60,9 +60,12 @@ def cancel_removal(account: Account) -> bool:
 def purge_removed_accounts(now: datetime | None = None) -> list[int]:
     """Deletes accounts whose removal grace has passed, and users left with no membership.
 
-    Backup data in the repository is purged by the engine's purge job once it exists; here the
-    tenant's rows go. Returns the ids of the purged accounts.
+    The account's repository goes first (every object under its prefix), then its rows; a
+    repository that cannot be deleted now keeps the account for the next run. Returns the ids
+    of the purged accounts.
     """
+    from backstop.backups.repos import delete_repository
+
     cutoff = (now or timezone.now()) - REMOVAL_GRACE
     due = Account.objects.filter(removal_requested_at__lte=cutoff)
     purged: list[int] = []
@@ -71,6 +74,13 @@ def purge_removed_accounts(now: datetime | None = None) -> list[int]:
             # Re-read under a lock: a removal cancelled since the listing must survive.
             account = due.select_for_update().filter(pk=account_id).first()
             if account is None:
+                continue
+            try:
+                delete_repository(account)
+            except Exception:
+                log.exception(
+                    "account %s: its backup data could not be deleted; trying again later", account_id
+                )
                 continue
             member_ids = list(account.memberships.values_list("user_id", flat=True))
             account.delete()

@@ -160,3 +160,52 @@ def test_graces_end_in_purges_of_entities_and_of_the_whole_account(personas: Per
     personas.a.save()
     assert purge_removed_accounts() == [personas.a.pk]
     assert open_store(repository_url(personas.a)).list("") == []
+
+
+def test_retention_forgets_old_snapshots_and_keeps_the_catalog_true(personas: Personas) -> None:
+    from backstop.backups.models import CatalogItem, Snapshot
+    from backstop.backups.repos import open_repository
+    from backstop.backups.services import apply_retention
+
+    task = _task(personas, timezone.now(), retention_days=3)
+    (entity,) = _entities(task, S.ACTIVE)
+    repo = open_repository(personas.a)
+    now = timezone.now()
+    snaps = []
+    for days_ago in (9, 5, 1):
+        with repo.writer(entity.repo_entity, time=now - timedelta(days=days_ago)) as writer:
+            writer.add(f"f{days_ago}.txt", {}, b"x")
+            sid = writer.commit().snapshot_id
+        snaps.append(
+            Snapshot.objects.create(
+                account=personas.a, entity=entity, snapshot_id=sid, time=now - timedelta(days=days_ago)
+            )
+        )
+    s1, s2, s3 = snaps
+
+    def row(key: str, start: Snapshot, end: Snapshot | None) -> None:
+        CatalogItem.objects.create(
+            account=personas.a,
+            entity=entity,
+            key=key,
+            path=key,
+            name=key,
+            kind="file",
+            version="1",
+            content_version="1",
+            valid_from=start,
+            valid_to=end,
+        )
+
+    row("lives-on", s1, None)
+    row("replaced-early", s1, s2)
+    row("replaced-by-kept", s2, s3)
+    row("new", s3, None)
+    Entity.objects.filter(pk=entity.pk).update(last_snapshot=s3.snapshot_id)
+    entity.refresh_from_db()
+    assert apply_retention(entity, now) == 2
+    assert [s.id for s in repo.snapshots(entity.repo_entity)] == [s3.snapshot_id]
+    assert list(Snapshot.objects.filter(entity=entity)) == [s3]
+    left = {r.key: r.valid_from_id for r in CatalogItem.objects.filter(entity=entity)}
+    assert left == {"lives-on": s3.pk, "new": s3.pk}
+    assert apply_retention(entity, now) == 0

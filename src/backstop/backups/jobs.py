@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -160,18 +161,21 @@ class Control:
         connection.close_if_unusable_or_obsolete()
 
     def _beat(self, interval: float) -> None:
+        """Every `every` seconds: progress and the cancel flag; every `interval`: the lease."""
         from django.db import connection
 
+        last_lease = time.monotonic()
         try:
-            while not self._stop.wait(interval):
-                now = timezone.now()
-                kept = Job.objects.filter(
-                    pk=self.job.pk, status=Job.Status.RUNNING, lease_owner=self.job.lease_owner
-                ).update(lease_until=now + lease_length())
-                if not kept:
-                    log.warning("job %s: lease lost, stopping at the next item", self.job.pk)
-                    self.lost.set()
-                    return
+            while not self._stop.wait(min(self.every, interval)):
+                if time.monotonic() - last_lease >= interval:
+                    last_lease = time.monotonic()
+                    kept = Job.objects.filter(
+                        pk=self.job.pk, status=Job.Status.RUNNING, lease_owner=self.job.lease_owner
+                    ).update(lease_until=timezone.now() + lease_length())
+                    if not kept:
+                        log.warning("job %s: lease lost, stopping at the next item", self.job.pk)
+                        self.lost.set()
+                        return
                 if Job.objects.filter(pk=self.job.pk, cancel_requested=True).exists():
                     self.cancelled.set()
                 self.flush()

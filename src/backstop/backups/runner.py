@@ -21,6 +21,7 @@ from backstop.backups.models import ActivityEvent, Entity, Job, JobLog
 from backstop.backups.pipeline import EntityBackup, RunResult, Stopped
 from backstop.backups.services import (
     ACTIVE_LIMITS,
+    apply_retention,
     disconnect_task,
     record_activity,
     settle_entity_status,
@@ -120,6 +121,16 @@ def run_backup(job: Job) -> None:
     entity.refresh_from_db()
     settle_entity_status(entity)
     record_activity(job, _activity_status(status), result, error)
+    if result is not None and task.retention_days:
+        try:
+            forgotten = apply_retention(entity)
+        except Exception:
+            log.exception("retention of entity %s failed; the next backup tries again", entity.pk)
+        else:
+            if forgotten:
+                jobs.add_log(
+                    job, f"Retention: {forgotten} snapshot(s) older than {task.retention_days} days removed."
+                )
 
 
 def _activity_status(status: str) -> str:

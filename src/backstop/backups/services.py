@@ -247,7 +247,36 @@ def record_activity(job: Job, status: str, result: Any, error: str) -> ActivityE
     )
 
 
-# -- purging after the graces (X-RETENTION)
+# -- retention and purging after the graces (X-RETENTION)
+
+
+def apply_retention(entity: Entity, now: datetime | None = None) -> int:
+    """Snapshots older than the task's retention period leave the repository and the catalog;
+    the newest snapshot always stays. Catalog rows that began in a forgotten snapshot and live
+    on are re-dated to the oldest snapshot kept. Returns how many snapshots were forgotten."""
+    from backstop.backups.models import CatalogItem, Snapshot
+    from backstop.backups.repos import open_repository
+
+    days = entity.task.retention_days
+    if not days:
+        return 0
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    snapshots = list(Snapshot.objects.filter(entity=entity).order_by("time", "pk"))
+    doomed = [s for s in snapshots[:-1] if s.time < cutoff]
+    if not doomed:
+        return 0
+    oldest_kept = snapshots[len(doomed)]
+    doomed_ids = [s.pk for s in doomed]
+    repo = open_repository(entity.account, create=False)
+    wanted = {s.snapshot_id for s in doomed}
+    repo.remove_snapshots(s for s in repo.snapshots(entity.repo_entity) if s.id in wanted)
+    with transaction.atomic():
+        rows = CatalogItem.objects.filter(account_id=entity.account_id, entity=entity)
+        # Versions replaced before or by the oldest snapshot kept are in no snapshot any more.
+        rows.filter(valid_to__in=[*doomed_ids, oldest_kept.pk]).delete()
+        rows.filter(valid_from__in=doomed_ids).update(valid_from=oldest_kept)
+        Snapshot.objects.filter(pk__in=doomed_ids).delete()
+    return len(doomed)
 
 
 def purge_entity_data(entity: Entity) -> int:

@@ -40,11 +40,45 @@ def run(job_id: int) -> None:
             return
         if job.kind == Job.Kind.BACKUP:
             run_backup(job)
+        elif job.kind == Job.Kind.PURGE:
+            run_prune(job)
         else:
             jobs.add_log(job, f"No runner for {job.kind} jobs yet.", JobLog.Level.ERROR)
             jobs.finish(job, Job.Status.FAILED, error=f"no runner for {job.kind}")
     finally:
         close_old_connections()
+
+
+def run_prune(job: Job) -> None:
+    """Deletes from the account's repository what no snapshot needs any more. Safe beside
+    running backups (the engine's prune never waits for them and never deletes what they may
+    reuse); what they block is deferred to a prune an hour or two later."""
+    from backstop.backups.repos import open_repository
+    from backstop.backups.services import request_prune
+    from backstop.engine.errors import RepositoryNotFound
+
+    try:
+        with jobs.Control(job):
+            report = open_repository(job.account, create=False).prune()
+    except RepositoryNotFound:
+        jobs.finish(job, Job.Status.SUCCEEDED, result={"note": "no repository"})
+        return
+    except Exception as exc:
+        log.exception("prune job %s failed", job.pk)
+        jobs.add_log(job, f"Failed: {type(exc).__name__}: {exc}", JobLog.Level.ERROR)
+        jobs.finish(job, Job.Status.FAILED, error=str(exc))
+        return
+    result = {
+        "packs_deleted": report.packs_deleted,
+        "packs_repacked": report.packs_repacked,
+        "bytes_freed": report.bytes_freed,
+        "packs_deferred": report.packs_deferred,
+        "packs_too_young": report.packs_too_young,
+    }
+    jobs.add_log(job, f"Freed {report.bytes_freed} bytes ({report.packs_deleted} packs deleted).")
+    jobs.finish(job, Job.Status.SUCCEEDED, result=result)
+    if report.packs_deferred or report.packs_too_young:
+        request_prune(job.account, delay=timedelta(hours=2))
 
 
 def _backoff(job: Job, hint: float | None) -> timedelta:

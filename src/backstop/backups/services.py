@@ -276,7 +276,22 @@ def apply_retention(entity: Entity, now: datetime | None = None) -> int:
         rows.filter(valid_to__in=[*doomed_ids, oldest_kept.pk]).delete()
         rows.filter(valid_from__in=doomed_ids).update(valid_from=oldest_kept)
         Snapshot.objects.filter(pk__in=doomed_ids).delete()
+    request_prune(entity.account)
     return len(doomed)
+
+
+def request_prune(account: Account, delay: timedelta | None = None) -> Job | None:
+    """A prune of the account's repository (the space of forgotten snapshots comes back), unless
+    one is already waiting."""
+    open_prunes = Job.objects.filter(
+        account=account, kind=Job.Kind.PURGE, status__in=(Job.Status.PENDING, Job.Status.RUNNING)
+    )
+    if open_prunes.exists():
+        return None
+    job = jobs.create(Job.Kind.PURGE, account.pk, params={"action": "prune"})
+    if job is not None and delay is not None:
+        Job.objects.filter(pk=job.pk).update(not_before=timezone.now() + delay)
+    return job
 
 
 def purge_entity_data(entity: Entity) -> int:
@@ -313,6 +328,7 @@ def purge_due(now: datetime | None = None) -> dict[str, int]:
             log.exception("could not purge the data of entity %s; trying again later", entity.pk)
             continue
         entity.delete()
+        request_prune(entity.account)
         counts["entities"] += 1
     for task in BackupTask.objects.filter(deleted_at__lt=now - DELETE_GRACE):
         if not Entity.objects.filter(task=task).exists():

@@ -18,6 +18,11 @@ Paths are the item's place in the snapshot: `/`-separated names as the user know
 within the entity. A rename or move is an `Upsert` of the same key with a new path: the
 pipeline removes the old path, looked up through `known`.
 
+Changes are applied in the order they come. `open` may be called while `changes` is being
+iterated, from the same thread; a connector instance is not shared between threads.
+`content_version` is compared per key only (and for a previous version, with the file it was
+pushed aside from), never across unrelated keys.
+
 Errors are raised as the classes in `errors.py`; see there for what each one makes the job do.
 """
 
@@ -27,7 +32,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, BinaryIO, ClassVar, Literal, Protocol
+from typing import Any, BinaryIO, ClassVar, Literal, Protocol, Self
 
 Content = bytes | BinaryIO | Iterable[bytes]
 
@@ -107,7 +112,9 @@ class Folder:
 
 @dataclass(frozen=True, slots=True)
 class DeleteFolder:
-    """A folder and everything under it is gone (or renamed: its items come again as Upserts)."""
+    """A folder and everything under it is gone (or renamed: its items come again as Upserts).
+    The whole subtree goes: where a source deletes a parent but keeps its children (IMAP can),
+    the connector sends a Delete per item instead."""
 
     path: str
 
@@ -201,7 +208,7 @@ class Connector(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 
-    def __enter__(self) -> Connector:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -29,13 +29,16 @@ def _page(
     status: int = 200,
 ) -> HttpResponse:
     service = task.service
+    settings_form = settings_form or TaskSettingsForm(instance=task)
+    entity_label = info_of(task).entity_label or "entities"
+    settings_form.fields["auto_activate"].label = f"Automatically activate new {entity_label}"
     context = {
         "access": access,
         "account": access.account,
         "task": task,
         "info": info_of(task),
         "icon": SERVICE_ICONS.get(service, "cloud"),
-        "settings_form": settings_form or TaskSettingsForm(instance=task),
+        "settings_form": settings_form,
         "rename_form": rename_form or RenameForm(instance=task),
         "grace_days": DELETE_GRACE.days,
         "can_modify": access.can(perms.MODIFY_TASKS, service),
@@ -44,7 +47,7 @@ def _page(
         "can_activate": access.can(perms.ACTIVATE_TASKS, service),
         "can_execute": access.can(perms.EXECUTE_TASKS, service),
         "can_pause": access.can(perms.PAUSE_TASKS, service),
-        "open_settings": settings_form is not None or request.GET.get("settings") == "1",
+        "open_settings": bool(settings_form.errors) or request.GET.get("settings") == "1",
         **table_context(request, task),
     }
     return render(request, "backups/task.html", context, status=status)

@@ -21,6 +21,7 @@ import pytest
 from django.test import Client
 
 from backstop.accounts.models import User
+from backstop.regions import REGIONS
 from backstop.tenancy import permissions as perms
 from backstop.tenancy.models import Account, Membership, Partner
 from tests.factories import PASSWORD, AccountFactory, MembershipFactory, PartnerFactory, UserFactory
@@ -82,6 +83,11 @@ def _isolated_settings(settings: object, tmp_path: Path) -> None:
             "BACKEND": "backstop.mail.OutboxBackend",
             "OPTIONS": {"folder": str(tmp_path / "outbox")},
         }
+    }
+    # Backup repositories of this test only. (pytest-django loads the settings before this file
+    # sets BACKSTOP_DATA_DIR, so the configured default would be ./var.)
+    settings.BACKSTOP_STORAGE = {  # type: ignore[attr-defined]
+        region.code: (tmp_path / "storage" / region.code).as_uri() for region in REGIONS
     }
     if "RedisCache" in settings.CACHES["default"]["BACKEND"]:  # type: ignore[attr-defined]
         # Scale-out run: rate limits really go through Redis; each test starts with them empty.

@@ -155,6 +155,14 @@ def test_graces_end_in_purges_of_entities_and_of_the_whole_account(personas: Per
     assert purge_due(timezone.now() + timedelta(days=8)) == {"entities": 1, "tasks": 0}
     assert len(repo.snapshots(kept.repo_entity)) == 1 and repo.snapshots(doomed.repo_entity) == []
     assert not Entity.objects.filter(pk=doomed.pk).exists()
+    # The space comes back through a prune job of the account's repository.
+    from backstop.backups import runner
+
+    (prune,) = Job.objects.filter(kind=Job.Kind.PURGE, account=personas.a)
+    runner.run(prune.pk)
+    prune.refresh_from_db()
+    assert prune.status == Job.Status.SUCCEEDED, prune.error
+    assert "bytes_freed" in prune.result
 
     personas.a.removal_requested_at = timezone.now() - timedelta(days=8)
     personas.a.save()

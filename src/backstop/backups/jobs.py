@@ -30,8 +30,9 @@ from backstop.queue import Priority
 log = logging.getLogger(__name__)
 
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
-# A job whose message was lost (broker restarted) is enqueued again after this long.
-REQUEUE_PENDING_AFTER = timedelta(minutes=10)
+# A job whose message was lost (broker restarted) is enqueued again after this long. A job that
+# only waits in a long queue gets a duplicate message as often; the claim makes it harmless.
+REQUEUE_PENDING_AFTER = timedelta(minutes=30)
 MAX_ATTEMPTS = 6
 
 PRIORITIES: dict[str, int] = {

@@ -309,6 +309,9 @@ class EntityBackup:
         paths = []
         if known is not None and known.content_version == item.content_version:
             paths.append(known.path)
+        before = self.known.before_run(item.key)  # removed earlier in this run with its folder
+        if before is not None and before.content_version == item.content_version and before != known:
+            paths.append(before.path)
         version_of = item.meta.get("version_of")
         if isinstance(version_of, str):
             current = self.known.before_run(version_of)

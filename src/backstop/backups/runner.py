@@ -99,12 +99,18 @@ def run_backup(job: Job) -> None:
         jobs.finish(job, Job.Status.CANCELED, error=why)
         settle_entity_status(entity)
         return
+    if entity.status == Entity.Status.PAUSED:
+        jobs.add_log(job, "Not run: the entity was paused.", JobLog.Level.WARNING)
+        jobs.finish(job, Job.Status.CANCELED, error="paused")
+        return
     limit = ACTIVE_LIMITS.get(task.service, 4)
     if source_is_busy(task, job, limit):
         # Per source tenant concurrency: wait for a slot instead of being throttled by the source.
         jobs.retry_later(job, timedelta(seconds=20), f"{limit} backups already run against this source")
         return
-    Entity.objects.filter(pk=entity.pk).update(status=Entity.Status.IN_PROCESS)
+    Entity.objects.filter(pk=entity.pk).exclude(status=Entity.Status.PAUSED).update(
+        status=Entity.Status.IN_PROCESS
+    )
     jobs.add_log(job, f"Backup of {entity.name} started (attempt {job.attempts}).")
     result: RunResult | None = None
     status, error = Job.Status.FAILED, ""
@@ -125,7 +131,7 @@ def run_backup(job: Job) -> None:
     except (Throttled, Unavailable) as exc:
         hint = exc.retry_after if isinstance(exc, Throttled) else None
         if jobs.retry_later(job, _backoff(job, hint), f"The service is not answering: {exc}"):
-            Entity.objects.filter(pk=entity.pk).update(status=Entity.Status.SCHEDULED)
+            settle_entity_status(entity)
             return
         error = f"The service kept failing: {exc}"
         jobs.add_log(job, error, JobLog.Level.ERROR)

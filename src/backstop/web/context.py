@@ -66,6 +66,8 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     if match and match.url_name:
         name = match.url_name
         section = "settings" if "settings" in request.path or name.startswith("account_user") else name
+        if name.startswith("backup_"):  # backup task pages open from the homepage
+            section = "home"
         section = {
             "account_home": "home",
             "account_support": "support",

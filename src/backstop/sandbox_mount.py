@@ -5,8 +5,9 @@ WSGI server with werkzeug's DispatcherMiddleware; everything else goes to Django
 state lives in this process only (`box_sandbox()`, one per process), seeded on first use with a
 small enterprise so the consent screen has an administrator to sign in as.
 
-Tests do not use this: they start their own `BoxSandbox` on a port and point
-BACKSTOP_SANDBOX_BOX_URL at it.
+When BACKSTOP_SANDBOX_BOX_URL names a sandbox elsewhere (`backstop demo` runs one beside its
+processes; tests start their own `BoxSandbox` on a port) nothing is mounted: the pages and the
+connector use that one.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIApplication
+    from collections.abc import Iterable
+
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
     from backstop.sandbox.box import BoxSandbox
 
@@ -49,12 +52,18 @@ def box_sandbox() -> BoxSandbox:
         return _sandbox
 
 
+def _lazy_box(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    """The emulator, created (and seeded) on its first request rather than at start."""
+    return box_sandbox().app(environ, start_response)
+
+
 def mount(application: WSGIApplication) -> WSGIApplication:
-    """The application, with the Box emulator under /sandbox/box when BACKSTOP_SANDBOX is on."""
-    if not settings.BACKSTOP_SANDBOX:
+    """The application, with the Box emulator under /sandbox/box when BACKSTOP_SANDBOX is on and
+    no other sandbox is named."""
+    if not settings.BACKSTOP_SANDBOX or settings.BACKSTOP_SANDBOX_BOX_URL:
         return application
     from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
     from backstop.backups.connections import SANDBOX_PREFIX
 
-    return DispatcherMiddleware(application, {SANDBOX_PREFIX: box_sandbox().app})
+    return DispatcherMiddleware(application, {SANDBOX_PREFIX: _lazy_box})

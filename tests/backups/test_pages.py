@@ -506,6 +506,9 @@ def test_wsgi_mount_serves_the_box_sandbox_beside_django(settings: Any) -> None:
     settings.BACKSTOP_SANDBOX = False
     assert mount(django_app) is django_app
     settings.BACKSTOP_SANDBOX = True
+    settings.BACKSTOP_SANDBOX_BOX_URL = "http://127.0.0.1:9/"  # a sandbox run elsewhere: no mount
+    assert mount(django_app) is django_app
+    settings.BACKSTOP_SANDBOX_BOX_URL = ""
     client = WsgiClient(mount(django_app))
     consent = client.get(
         "/sandbox/box/api/oauth2/authorize",

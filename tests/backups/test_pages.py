@@ -19,6 +19,7 @@ from backstop.sandbox.box import BoxSandbox
 from backstop.tenancy import permissions as perms
 from backstop.tenancy.models import Membership
 from tests.conftest import Personas
+from tests.connectors.dovecot import Dovecot
 from tests.factories import MembershipFactory, UserFactory
 
 S = Entity.Status
@@ -133,6 +134,41 @@ def test_imap_add_with_an_unreachable_server_says_so_and_saves_nothing(personas:
     assert not BackupTask.objects.exists()
 
 
+@pytest.fixture(scope="module")
+def dovecot() -> Iterator[Dovecot]:
+    with Dovecot() as server:
+        yield server
+
+
+def test_imap_add_against_dovecot_refuses_a_wrong_password_then_connects(
+    personas: Personas, dovecot: Dovecot
+) -> None:
+    user, password = dovecot.new_user()
+    alice = personas.client(personas.alice)
+    url = reverse("backup_add_imap", args=[personas.a.pk])
+    form = _imap_form(host=dovecot.host, port=dovecot.port, username=user, secret="not-" + password)
+    wrong = alice.post(url, form)
+    assert wrong.status_code == 200
+    assert "The server refused this user name and password" in wrong.content.decode()
+    assert not BackupTask.objects.exists()
+
+    right = alice.post(url, {**form, "secret": password})
+    task = BackupTask.objects.get()
+    assert right["Location"] == task_url(task)
+    assert task.get_secrets() == {"password": password}
+    assert task.connector_settings == {
+        "host": dovecot.host,
+        "port": dovecot.port,
+        "security": "none",
+        "auth": "password",
+        "username": user,
+    }
+    (entity,) = Entity.objects.filter(task=task)
+    assert (entity.key, entity.email, entity.status) == (user, user, S.NOT_ACTIVE)
+    page = alice.get(task_url(task)).content.decode()
+    assert user in page and password not in page
+
+
 class FakeImap:
     """Stands in for the IMAP connector: accepts one password."""
 
@@ -202,7 +238,7 @@ def test_imap_reconnect_checks_the_new_password(personas: Personas, fake_imap: N
 
 
 @pytest.fixture
-def box_sandbox(settings: Any) -> Iterator[BoxSandbox]:
+def consent_sandbox(settings: Any) -> Iterator[BoxSandbox]:
     sb = BoxSandbox().start()
     settings.BACKSTOP_SANDBOX = True
     settings.BACKSTOP_SANDBOX_BOX_URL = sb.url
@@ -222,9 +258,9 @@ def _start_box(client: Client, personas: Personas, name: str = "Acme Box") -> di
 
 
 def test_box_add_goes_through_consent_and_creates_the_task(
-    personas: Personas, box_sandbox: BoxSandbox
+    personas: Personas, consent_sandbox: BoxSandbox
 ) -> None:
-    st = box_sandbox.state
+    st = consent_sandbox.state
     enterprise = st.enterprise("Acme Box Co")
     admin = st.admin(enterprise, "Ada Admin", login="ada@acme.test")
     st.user(enterprise, "Ben Box", login="ben@acme.test")
@@ -248,7 +284,7 @@ def test_box_add_goes_through_consent_and_creates_the_task(
     assert "Ben Box" in page
 
 
-def test_box_consent_denied_goes_back_to_the_picker(personas: Personas, box_sandbox: BoxSandbox) -> None:
+def test_box_consent_denied_goes_back_to_the_picker(personas: Personas, consent_sandbox: BoxSandbox) -> None:
     alice = personas.client(personas.alice)
     query = _start_box(alice, personas)
     response = alice.get(reverse("backup_oauth_box"), {"error": "access_denied", "state": query["state"]})
@@ -258,7 +294,7 @@ def test_box_consent_denied_goes_back_to_the_picker(personas: Personas, box_sand
 
 
 def test_box_callback_refuses_bad_expired_and_foreign_state(
-    personas: Personas, box_sandbox: BoxSandbox, monkeypatch: pytest.MonkeyPatch
+    personas: Personas, consent_sandbox: BoxSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     alice = personas.client(personas.alice)
     query = _start_box(alice, personas)
@@ -280,8 +316,8 @@ def test_box_callback_refuses_bad_expired_and_foreign_state(
     assert not BackupTask.objects.exists()
 
 
-def test_box_reconnect_keeps_the_task(personas: Personas, box_sandbox: BoxSandbox) -> None:
-    st = box_sandbox.state
+def test_box_reconnect_keeps_the_task(personas: Personas, consent_sandbox: BoxSandbox) -> None:
+    st = consent_sandbox.state
     admin = st.admin(st.enterprise("Acme Box Co"), "Ada Admin", login="ada@acme.test")
     task = create_task(personas.a, "box", "Acme Box", secrets={"access_token": "old"})
     BackupTask.objects.filter(pk=task.pk).update(connected=False, disconnected_reason="revoked")

@@ -58,7 +58,7 @@ Content and errors
 
 Settings: api_base, upload_base, authorize_url, token_url, client_id, client_secret (or secret),
 redirect_uri; optionally tenant_key (the scope of the shared rate limiter, default the client id),
-limits ({rate, burst, concurrency}), cursor_max_age (seconds, default 13 days).
+limits ({rate, burst, concurrency}), retry (RetryPolicy fields), cursor_max_age (seconds, default 13 days).
 """
 
 from __future__ import annotations
@@ -281,6 +281,8 @@ class BoxConnector(Connector):
         self.upload_api = self.cfg["upload_base"].rstrip("/") + "/2.0"
         tenant = str(self.cfg.get("tenant_key") or self.cfg.get("client_id") or self.api)
         self.limiter = limits.for_source(SERVICE, tenant, self.cfg.get("limits"))
+        if policy is None and isinstance(self.cfg.get("retry"), Mapping):
+            policy = RetryPolicy(**self.cfg["retry"])  # e.g. {"max_attempts": 3, "base": 0.1}
         self.http = HttpClient(
             headers={"User-Agent": "Backstop"},
             policy=policy,

@@ -204,3 +204,24 @@ def test_cancel_is_honoured_between_items(personas: Personas, box_sandbox: BoxSa
     assert entity.status == Entity.Status.SCHEDULED and not entity.last_snapshot
     assert not Snapshot.objects.filter(entity=entity).exists()
     assert BackupTask.objects.get(pk=task.pk).connected
+
+
+def test_a_scheduled_run_discovers_and_auto_activates_newcomers(
+    personas: Personas, box_sandbox: BoxSandbox
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from backstop.backups.schedule import schedule_due
+
+    tenant = seed_tenant(box_sandbox, users=2, files_per_user=2)
+    task = tenant.task(personas.a)
+    Entity.objects.filter(task=task).update(status=Entity.Status.ACTIVE)
+    newcomer = tenant.state.user(tenant.users[0].enterprise_id, "New Hire", login="new@acme.test")
+    BackupTask.objects.filter(pk=task.pk).update(last_scheduled_at=timezone.now() - timedelta(days=2))
+    created = schedule_due()
+    new = entity_of(task, newcomer)
+    assert new.status == Entity.Status.SCHEDULED, "auto-activated"
+    assert Job.objects.filter(entity=new, scheduled=True).exists()
+    assert created == Entity.objects.filter(task=task, status__in=("scheduled", "active")).count()

@@ -18,6 +18,12 @@ from tests.conftest import Personas
 S = Entity.Status
 
 
+@pytest.fixture(autouse=True)
+def _no_discovery(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tasks have no source to discover from (test_backup_pipeline covers discovery)."""
+    monkeypatch.setattr("backstop.backups.schedule.refresh_entities", lambda task: None)
+
+
 def _task(personas: Personas, created: datetime, **fields: object) -> BackupTask:
     task = create_task(personas.a, "imap", "Mail", secrets={"password": "pw"})
     BackupTask.objects.filter(pk=task.pk).update(created_at=created, last_scheduled_at=created, **fields)

@@ -1,19 +1,25 @@
 """Which tasks are due for their scheduled backup (A-SETTINGS: frequency and backup hour, UTC).
 
 A task's slots are its backup hour on every day (daily), every third day or every seventh day
-counted from the day it was created. A task is due when the latest slot at or before now is
-later than its last scheduled run: after downtime that is one run, not one per missed slot.
-The decision is one conditional UPDATE per task, so two schedulers cannot both start it.
+counted from the day it was created. Each scheduled run first discovers the task's entities
+(new ones auto-activated when the task says so, gone ones archived). A task is due when the
+latest slot at or before now is later than its last scheduled run: after downtime that is one
+run, not one per missed slot. The decision is one conditional UPDATE per task, so two
+schedulers cannot both start it.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 
 from backstop.backups.models import BackupTask, Entity
-from backstop.backups.services import backup_now
+from backstop.backups.services import backup_now, disconnect_task, discover
+from backstop.connectors.errors import AuthError
+
+log = logging.getLogger(__name__)
 
 
 def latest_slot(task: BackupTask, now: datetime) -> datetime:
@@ -46,6 +52,7 @@ def schedule_due(now: datetime | None = None) -> int:
         )
         if not taken:
             continue
+        refresh_entities(task)
         entities = Entity.objects.filter(
             task_id=task.pk,
             deleted_at__isnull=True,
@@ -53,3 +60,18 @@ def schedule_due(now: datetime | None = None) -> int:
         ).select_related("task")
         created += len(backup_now(entities, scheduled=True))
     return created
+
+
+def refresh_entities(task: BackupTask) -> None:
+    """Discovery before a scheduled run; a source that refuses us disconnects the task, one that
+    is unreachable leaves the entities as they were (their backups report the failure)."""
+    full = BackupTask.objects.get(pk=task.pk)
+    try:
+        counts = discover(full)
+    except AuthError as exc:
+        disconnect_task(full, str(exc))
+    except Exception:
+        log.warning("discovery of task %s failed; backing up the known entities", task.pk, exc_info=True)
+    else:
+        if counts["new"] or counts["archived"]:
+            log.info("task %s: %s", task.pk, counts)

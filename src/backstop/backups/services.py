@@ -156,6 +156,8 @@ def backup_now(entities: Iterable[Entity], user: Any = None, scheduled: bool = F
     for entity in entities:
         if entity.deleted_at or entity.status in (S.ARCHIVED, S.OTHER_TASK):
             continue
+        if not entity.task.connected or entity.task.deleted_at:
+            continue  # it would only be canceled: reconnect (or restore the task) first
         if entity.status in (S.NOT_ACTIVE, S.PAUSED) and not scheduled:
             activate([entity])
         elif entity.status in (S.NOT_ACTIVE, S.PAUSED):

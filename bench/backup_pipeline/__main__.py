@@ -58,7 +58,7 @@ def box_report(f: box_bench.BoxFigures) -> tuple[list[str], dict[str, Any]]:
     # One entity's items go one after another: its requests each wait out the latency.
     serial_floor = full.longest_items * per_item * f.latency
     at_rate = full.requests / f.rate
-    head = f"{'step':<14}{'wall s':>9}{'CPU s':>8}{'box CPU s':>10}{'items':>9}{'downl.':>8}{'MB read':>9}"
+    head = f"{'step':<14}{'wall s':>9}{'CPU s':>8}{'box CPU s':>10}{'items':>9}{'downl.':>8}{'snap MB':>9}"
     head += f"{'requests':>10}{'req/s':>8}{'items/s':>9}"
     lines = [
         f"== Box: {f.users} users, {f.files:,} files + {f.versions:,} older versions, "
@@ -69,7 +69,7 @@ def box_report(f: box_bench.BoxFigures) -> tuple[list[str], dict[str, Any]]:
     for name, r in (("full backup", full), ("incremental", inc)):
         lines.append(
             f"{name:<14}{r.wall:9.1f}{r.cpu:8.1f}{r.sandbox_cpu:10.1f}{r.items:9d}{r.downloaded:8d}"
-            f"{r.bytes_read / 1e6:9.1f}{r.requests:10d}{r.requests / r.wall:8.0f}{r.items / r.wall:9.0f}"
+            f"{r.size / 1e6:9.1f}{r.requests:10d}{r.requests / r.wall:8.0f}{r.items / r.wall:9.0f}"
         )
     lines += [
         f"{'ceiling':<14}{'':>9}{'':>8}{'':>10}{'':>9}{'':>8}{'':>9}{'':>10}{ceiling_rps:8.0f}{ceiling_ips:9.0f}"

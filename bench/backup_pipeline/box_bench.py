@@ -22,7 +22,8 @@ class RunFigures:
     sandbox_cpu: float
     items: int  # items in the snapshots (files and previous versions)
     downloaded: int
-    bytes_read: int
+    bytes_read: int  # the last writer's only: a checkpoint (every 120 s) starts a new count
+    size: int  # bytes in the snapshots
     added: int
     changed: int
     removed: int
@@ -79,7 +80,7 @@ def _run_jobs(sandbox: SandboxProcess, entities: list[Any], threads: int, log: A
     done = list(Job.objects.filter(pk__in=[j.pk for j in jobs]))
     statuses: dict[str, int] = {}
     errors: list[str] = []
-    totals = dict.fromkeys(("items", "downloaded", "bytes_read", "added", "changed", "removed"), 0)
+    totals = dict.fromkeys(("items", "downloaded", "bytes_read", "size", "added", "changed", "removed"), 0)
     for job in done:
         statuses[job.status] = statuses.get(job.status, 0) + 1
         if job.status not in (Job.Status.SUCCEEDED, Job.Status.PARTIAL):

@@ -228,6 +228,7 @@ service stats {{
         )
 
     def start(self) -> Dovecot:
+        self.root.chmod(0o755)  # the auth and mail processes run as other users
         self._write_config()
         with self._lock:
             for n in range(self.POOL):
@@ -293,6 +294,7 @@ service stats {{
         ]
         tmp = self.users_file.with_suffix(".tmp")
         tmp.write_text("".join(lines))
+        tmp.chmod(0o644)  # Dovecot's auth worker reads it, whatever the process umask is
         os.replace(tmp, self.users_file)
         # Dovecot looks at a passwd-file's mtime at most once a second, and whole seconds of it:
         # make the mtime move, and let a second pass so that the next lookup sees the change.

@@ -70,7 +70,11 @@ def run(capsysbinary: pytest.CaptureFixture[bytes]) -> Run:
 
     def call(*args: str) -> Result:
         capsysbinary.readouterr()
-        code = cli.main(list(args))
+        umask = os.umask(0o022)  # cli.main sets 0o077: give the test process its own back after
+        try:
+            code = cli.main(list(args))
+        finally:
+            os.umask(umask)
         out, err = capsysbinary.readouterr()
         return Result(code, out, err.decode())
 

@@ -33,7 +33,9 @@ from django.utils import timezone
 
 from backstop.backups import jobs
 from backstop.backups.models import CatalogItem, Entity, Job, JobLog, Snapshot
+from backstop.backups.prefetch import Prefetcher
 from backstop.connectors.base import (
+    PARALLEL_OPEN,
     Change,
     Connector,
     Delete,
@@ -173,6 +175,8 @@ class EntityBackup:
         self.base_parent = self._existing(self.entity.last_snapshot)
         self._last_checkpoint = time.monotonic()
         self._items_seen = 0
+        self._earlier = (0, 0)  # bytes read and stored by the writers before the last checkpoint
+        self.prefetch = Prefetcher(self._read_content) if PARALLEL_OPEN in connector.capabilities else None
 
     def _existing(self, snapshot_id: str) -> str | None:
         if not snapshot_id:
@@ -205,11 +209,15 @@ class EntityBackup:
                     [c.item.key for c in batch if isinstance(c, Upsert)]
                     + [c.key for c in batch if isinstance(c, Delete)]
                 )
+                if self.prefetch is not None:
+                    self.prefetch.plan(
+                        [c.item for c in batch if isinstance(c, Upsert) and self._needs(c.item)]
+                    )
                 for change in batch:
                     if self.control.should_stop:
                         raise Stopped
                     self._apply(writer, change)
-                self._report()
+                self._report(writer)
                 if time.monotonic() - self._last_checkpoint >= settings.BACKSTOP_CHECKPOINT_SECONDS:
                     writer = self._checkpoint(writer)
             if self.cursor is None:
@@ -219,10 +227,14 @@ class EntityBackup:
         except BaseException:
             writer.abort()
             raise
+        finally:
+            if self.prefetch is not None:
+                self.prefetch.close()
         stats = commit.stats
         self.result.snapshot_id = commit.snapshot_id
         self.result.items, self.result.size = commit.items, commit.size
-        self.result.bytes_read, self.result.bytes_stored = stats.bytes_read, stats.bytes_stored
+        self.result.bytes_read = self._earlier[0] + stats.bytes_read
+        self.result.bytes_stored = self._earlier[1] + stats.bytes_stored
         self._save(commit.snapshot_id)
         if self.checkpoints:
             # After the catalog points at the final snapshot: the checkpoints are not needed.
@@ -240,14 +252,19 @@ class EntityBackup:
     def _checkpoint(self, writer: SnapshotWriter) -> SnapshotWriter:
         writer.manifest_overrides["checkpoint"] = True
         commit = writer.commit()
+        self._earlier = (
+            self._earlier[0] + commit.stats.bytes_read,
+            self._earlier[1] + commit.stats.bytes_stored,
+        )
         self.checkpoints.append(commit.snapshot_id)
         jobs.save_checkpoint(self.job, {"snapshots": self.checkpoints})
         jobs.add_log(self.job, f"Checkpoint after {self._items_seen} items.")
         self._last_checkpoint = time.monotonic()
         return self._writer(commit.snapshot_id)
 
-    def _report(self) -> None:
-        self.control.progress(self._items_seen, self.result.bytes_read, len(self.failed))
+    def _report(self, writer: SnapshotWriter) -> None:
+        read = self._earlier[0] + writer.stats.bytes_read
+        self.control.progress(self._items_seen, read, len(self.failed))
 
     # -- one change
 
@@ -293,7 +310,9 @@ class EntityBackup:
                 continue  # not where the catalog says (a checkpoint moved it)
         if not stored:
             try:
-                writer.add(item.path, meta, self.connector.open(self.info, item))
+                ahead = self.prefetch.take(item) if self.prefetch is not None else None
+                content = ahead if ahead is not None else self.connector.open(self.info, item)
+                writer.add(item.path, meta, content)
             except ItemError as exc:
                 self.failed[item.key] = (item, str(exc) or type(exc).__name__)
                 return
@@ -301,6 +320,21 @@ class EntityBackup:
         self.failed.pop(item.key, None)
         self._moved_from(writer, known, item)
         self._record(item.key, item)
+
+    def _needs(self, item: Item) -> bool:
+        """Whether the item's content will be downloaded (for planning downloads ahead)."""
+        known = self.known.get(item.key)
+        if known is not None and known.version == item.version and known.path == item.path:
+            return False
+        return not self._same_content(known, item) and not self.checkpoints
+
+    def _read_content(self, item: Item) -> bytes:
+        content = self.connector.open(self.info, item)
+        if isinstance(content, bytes):
+            return content
+        if hasattr(content, "read"):
+            return bytes(content.read())
+        return b"".join(content)
 
     def _same_content(self, known: KnownItem | None, item: Item) -> list[str]:
         """Paths in the parent snapshot that hold this item's content already: the item itself

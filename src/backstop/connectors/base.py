@@ -19,7 +19,8 @@ within the entity. A rename or move is an `Upsert` of the same key with a new pa
 pipeline removes the old path, looked up through `known`.
 
 Changes are applied in the order they come. `open` may be called while `changes` is being
-iterated, from the same thread; a connector instance is not shared between threads.
+iterated; a connector is used from one thread, except that one declaring PARALLEL_OPEN has
+`open` called from several threads at once.
 `content_version` is compared per key only (and for a previous version, with the file it was
 pushed aside from), never across unrelated keys.
 
@@ -41,6 +42,7 @@ VERSIONS = "versions"  # the source keeps versions of an item, and they are back
 RESTORE_IN_PLACE = "restore_in_place"  # Replace / Bypass over a live item
 RESTORE_AS_VERSION = "restore_as_version"  # restore as a new version of the live item
 CHANGE_FEED = "change_feed"  # incremental through a source-side cursor (not only listing)
+PARALLEL_OPEN = "parallel_open"  # `open` may run in several threads at once (downloads ahead)
 
 
 @dataclass(frozen=True, slots=True)

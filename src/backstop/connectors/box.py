@@ -76,6 +76,7 @@ import httpx
 from backstop.connectors import limits
 from backstop.connectors.base import (
     CHANGE_FEED,
+    PARALLEL_OPEN,
     RESTORE_AS_VERSION,
     RESTORE_IN_PLACE,
     VERSIONS,
@@ -263,7 +264,7 @@ class _Gone(Exception):
 
 class BoxConnector(Connector):
     service = SERVICE
-    capabilities = frozenset({VERSIONS, RESTORE_IN_PLACE, RESTORE_AS_VERSION, CHANGE_FEED})
+    capabilities = frozenset({VERSIONS, RESTORE_IN_PLACE, RESTORE_AS_VERSION, CHANGE_FEED, PARALLEL_OPEN})
 
     def __init__(
         self,

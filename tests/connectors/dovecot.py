@@ -228,6 +228,7 @@ service stats {{
         )
 
     def start(self) -> Dovecot:
+        self.root.mkdir(parents=True, exist_ok=True)
         self.root.chmod(0o755)  # the auth and mail processes run as other users
         self._write_config()
         with self._lock:

@@ -86,3 +86,22 @@ def test_a_mailbox_is_backed_up_with_its_bytes_and_incrementally(
     assert (again.result["changed"], again.result["added"]) == (2, 1), again.result
     current = CatalogItem.objects.filter(entity=entity, valid_to__isnull=True)
     assert sum("\\Flagged" in row.meta.get("flags", []) for row in current) == 2
+
+    # Bodies are read many per FETCH; a message gone since the listing is that item's error only.
+    from dataclasses import replace
+
+    from backstop.backups.connections import connector_for
+    from backstop.connectors.base import EntityInfo, Item
+    from backstop.connectors.errors import ItemError
+
+    rows = list(current[:3])
+    items = [
+        Item(r.key, r.path, r.version, r.content_version, r.size, r.kind, r.name, meta=r.meta) for r in rows
+    ]
+    gone = replace(items[0], key="gone", meta={**items[0].meta, "uid": 999_999})
+    with connector_for(task) as connector:
+        got = connector.open_many(EntityInfo(entity.key, entity.name), [*items, gone])
+    assert isinstance(got["gone"], ItemError)
+    assert sorted(got[i.key] for i in items) == sorted(  # type: ignore[type-var]
+        repo.open_item(entity.last_snapshot, r.path).read() for r in rows
+    )

@@ -33,6 +33,7 @@ from backstop.connectors.base import (
     RestoreItem,
     RestoreOptions,
     Upsert,
+    read_all,
 )
 from backstop.connectors.errors import AuthError
 
@@ -66,12 +67,7 @@ class Harness(Protocol):
 
 
 def _content(connector: Connector, entity: EntityInfo, item: Item) -> bytes:
-    value = connector.open(entity, item)
-    if isinstance(value, bytes):
-        return value
-    if hasattr(value, "read"):
-        return bytes(value.read())
-    return b"".join(value)
+    return read_all(connector.open(entity, item))
 
 
 class Mirror:

@@ -33,8 +33,9 @@ from django.utils import timezone
 
 from backstop.backups import jobs
 from backstop.backups.models import CatalogItem, Entity, Job, JobLog, Snapshot
-from backstop.backups.prefetch import Prefetcher
+from backstop.backups.prefetch import BatchFetcher, Prefetcher
 from backstop.connectors.base import (
+    BATCH_OPEN,
     PARALLEL_OPEN,
     Change,
     Connector,
@@ -46,6 +47,7 @@ from backstop.connectors.base import (
     KnownItem,
     NewCursor,
     Upsert,
+    read_all,
 )
 from backstop.connectors.errors import ItemError
 from backstop.engine.errors import ItemNotFound, SnapshotNotFound
@@ -176,7 +178,11 @@ class EntityBackup:
         self._last_checkpoint = time.monotonic()
         self._items_seen = 0
         self._earlier = (0, 0)  # bytes read and stored by the writers before the last checkpoint
-        self.prefetch = Prefetcher(self._read_content) if PARALLEL_OPEN in connector.capabilities else None
+        self.prefetch: Prefetcher | BatchFetcher | None = None
+        if BATCH_OPEN in connector.capabilities:
+            self.prefetch = BatchFetcher(lambda items: connector.open_many(self.info, items))
+        elif PARALLEL_OPEN in connector.capabilities:
+            self.prefetch = Prefetcher(self._read_content)
 
     def _existing(self, snapshot_id: str) -> str | None:
         if not snapshot_id:
@@ -329,12 +335,7 @@ class EntityBackup:
         return not self._same_content(known, item) and not self.checkpoints
 
     def _read_content(self, item: Item) -> bytes:
-        content = self.connector.open(self.info, item)
-        if isinstance(content, bytes):
-            return content
-        if hasattr(content, "read"):
-            return bytes(content.read())
-        return b"".join(content)
+        return read_all(self.connector.open(self.info, item))
 
     def _same_content(self, known: KnownItem | None, item: Item) -> list[str]:
         """Paths in the parent snapshot that hold this item's content already: the item itself

@@ -61,3 +61,49 @@ class Prefetcher:
             future.cancel()
         self._futures.clear()
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class BatchFetcher:
+    """For connectors that read many items in one request (BATCH_OPEN): the planned items are
+    read in groups of up to `budget` bytes, when the writer asks for the first of a group."""
+
+    def __init__(
+        self, fetch_many: Callable[[list[Item]], dict[str, bytes | Exception]], budget: int = BUDGET
+    ):
+        self._fetch_many = fetch_many
+        self._budget = budget
+        self._queue: deque[Item] = deque()
+        self._planned: set[str] = set()
+        self._ready: dict[str, bytes | Exception] = {}
+
+    def plan(self, items: list[Item]) -> None:
+        for item in items:
+            if item.size <= SMALL and item.key not in self._planned:
+                self._queue.append(item)
+                self._planned.add(item.key)
+
+    def take(self, item: Item) -> bytes | None:
+        if item.key not in self._planned:
+            return None
+        if item.key not in self._ready:
+            group: list[Item] = []
+            size = 0
+            while self._queue and (not group or size + self._queue[0].size <= self._budget):
+                queued = self._queue.popleft()
+                if queued.key in self._ready:
+                    continue
+                group.append(queued)
+                size += queued.size
+            if item.key not in {g.key for g in group}:
+                group.append(item)
+            self._ready.update(self._fetch_many(group))
+        self._planned.discard(item.key)
+        value = self._ready.pop(item.key, None)
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    def close(self) -> None:
+        self._queue.clear()
+        self._planned.clear()
+        self._ready.clear()

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO, ClassVar, Literal, Protocol, Self
 
+from backstop.connectors.errors import ItemError
+
 Content = bytes | BinaryIO | Iterable[bytes]
 
 # Optional capabilities a connector declares in `capabilities`.
@@ -43,6 +45,16 @@ RESTORE_IN_PLACE = "restore_in_place"  # Replace / Bypass over a live item
 RESTORE_AS_VERSION = "restore_as_version"  # restore as a new version of the live item
 CHANGE_FEED = "change_feed"  # incremental through a source-side cursor (not only listing)
 PARALLEL_OPEN = "parallel_open"  # `open` may run in several threads at once (downloads ahead)
+BATCH_OPEN = "batch_open"  # `open_many` reads many items in one request (IMAP FETCH of a UID set)
+
+
+def read_all(content: Content) -> bytes:
+    """Content of any accepted shape as bytes (for small items only)."""
+    if isinstance(content, bytes):
+        return content
+    if hasattr(content, "read"):
+        return bytes(content.read())
+    return b"".join(content)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +211,18 @@ class Connector(ABC):
     @abstractmethod
     def open(self, entity: EntityInfo, item: Item) -> Content:
         """The content of `item` as it is now at the source."""
+
+    def open_many(self, entity: EntityInfo, items: list[Item]) -> dict[str, bytes | Exception]:
+        """The contents of several items, by key; an item that cannot be read maps to its
+        ItemError. Connectors declaring BATCH_OPEN read them in few requests; this default
+        opens them one by one. Errors about the whole source (AuthError...) still raise."""
+        out: dict[str, bytes | Exception] = {}
+        for item in items:
+            try:
+                out[item.key] = read_all(self.open(entity, item))
+            except ItemError as exc:
+                out[item.key] = exc
+        return out
 
     @abstractmethod
     def restore(

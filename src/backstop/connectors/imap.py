@@ -32,6 +32,7 @@ import re
 import ssl
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from imapclient import IMAPClient
@@ -41,6 +42,7 @@ from imapclient.imapclient import _literal  # a bytes subclass always sent as a 
 from imapclient.response_parser import parse_fetch_response
 
 from .base import (
+    BATCH_OPEN,
     RESTORE_IN_PLACE,
     Change,
     Connector,
@@ -242,7 +244,7 @@ def _in_ranges(uid: int, ranges: list[tuple[int, int]]) -> bool:
 
 class ImapConnector(Connector):
     service = "imap"
-    capabilities = frozenset({RESTORE_IN_PLACE})
+    capabilities = frozenset({RESTORE_IN_PLACE, BATCH_OPEN})
 
     def __init__(self, settings: Any, secrets: Any, save_secrets: Any = None) -> None:
         super().__init__(settings, secrets, save_secrets)
@@ -786,6 +788,44 @@ class ImapConnector(Connector):
             return body
 
         return self._call(fetch)
+
+    def open_many(self, entity: EntityInfo, items: list[Item]) -> dict[str, bytes | Exception]:
+        """One `UID FETCH <set> BODY.PEEK[]` per folder, instead of a round trip per message."""
+        out: dict[str, bytes | Exception] = {}
+        groups: dict[tuple[str, int], list[tuple[int, Item]]] = {}
+        for item in items:
+            try:
+                name, uidvalidity, uid = self._locate(item)
+            except ItemError as exc:
+                out[item.key] = exc
+                continue
+            groups.setdefault((name, uidvalidity), []).append((uid, item))
+        for (name, uidvalidity), members in groups.items():
+            fetch = partial(self._fetch_bodies, name, uidvalidity, [uid for uid, _ in members])
+            try:
+                found = self._call(fetch)
+            except imaplib.IMAP4.abort:
+                raise
+            except imaplib.IMAP4.error as e:
+                for _, item in members:
+                    out[item.key] = ItemError(f"folder {name!r} cannot be read: {e}", key=item.key)
+                continue
+            for uid, item in members:
+                body = found.get(uid, {}).get(b"BODY[]")
+                out[item.key] = (
+                    body
+                    if isinstance(body, bytes)
+                    else ItemError(f"message {uid} in {name!r} no longer exists", key=item.key)
+                )
+        return out
+
+    def _fetch_bodies(
+        self, name: str, uidvalidity: int, uids: list[int], client: IMAPClient
+    ) -> dict[int, Any]:
+        info = self._select(client, name)
+        if uidvalidity and int(info.get(b"UIDVALIDITY") or 0) != uidvalidity:
+            return {}  # every message of the old UIDVALIDITY is gone
+        return dict(client.fetch(uids, ["BODY.PEEK[]"]))
 
     # -- restore -------------------------------------------------------------------------------
     def restore(

@@ -135,10 +135,19 @@ class RunResult:
 
 
 def item_to_json(item: Item) -> dict[str, Any]:
-    data = asdict(item)
-    data["modified"] = item.modified.isoformat() if item.modified else None
-    data["meta"] = dict(item.meta)
-    return data
+    # By hand: dataclasses.asdict deep-copies every value, a cost per item of a large mailbox.
+    return {
+        "key": item.key,
+        "path": item.path,
+        "version": item.version,
+        "content_version": item.content_version,
+        "size": item.size,
+        "kind": item.kind,
+        "name": item.name,
+        "modified": item.modified.isoformat() if item.modified else None,
+        "author": item.author,
+        "meta": dict(item.meta),
+    }
 
 
 def item_from_json(data: dict[str, Any]) -> Item:
@@ -157,7 +166,7 @@ def engine_meta(item: Item) -> dict[str, Any]:
         "name": item.name,
         "modified": item.modified.isoformat() if item.modified else None,
         "author": item.author,
-        "meta": item_to_json(item)["meta"],
+        "meta": dict(item.meta),
     }
 
 
@@ -400,7 +409,7 @@ class EntityBackup:
                     modified=item.modified,
                     version=item.version,
                     content_version=item.content_version,
-                    meta=item_to_json(item)["meta"],
+                    meta=dict(item.meta),
                     valid_from=snapshot,
                 )
                 for item in changes.values()

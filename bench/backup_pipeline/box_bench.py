@@ -106,7 +106,7 @@ def run(users: int, files: int, latency: float, change: float, seed: int, log: A
     from backstop.backups.models import Entity
     from backstop.backups.services import ACTIVE_LIMITS, create_task, discover
     from backstop.connectors import limits
-    from backstop.sandbox.box import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+    from backstop.sandbox.box import client_settings
 
     from . import env
 
@@ -123,15 +123,8 @@ def run(users: int, files: int, latency: float, change: float, seed: int, log: A
             f"box: {info['files']:,} files, {info['versions']:,} older versions, "
             f"{info['bytes'] / 1e6:,.0f} MB, {info['folders']:,} folders"
         )
-        base = sandbox.url
-        settings = {
-            "api_base": base,
-            "upload_base": f"{base}/api",
-            "authorize_url": f"{base}/api/oauth2/authorize",
-            "token_url": f"{base}/oauth2/token",
-            "client_id": DEMO_CLIENT_ID,
-            "client_secret": DEMO_CLIENT_SECRET,
-            "redirect_uri": "http://127.0.0.1/backups/oauth/box/",
+        settings: dict[str, Any] = {
+            **client_settings(sandbox.url, "http://127.0.0.1/backups/oauth/box/"),
             # The per-tenant request rate (default `default.rate`/s) is lifted so that the
             # concurrency and the latency set the ceiling; the concurrency stays the default.
             "limits": {"rate": 1e6, "burst": 1_000_000},

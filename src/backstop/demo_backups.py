@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from backstop.backups.models import BackupTask, Entity
 from backstop.backups.services import activate, backup_now, create_task, discover, reconnect_task
-from backstop.sandbox.box import BoxSandbox
+from backstop.sandbox.box import BoxSandbox, client_settings
 from backstop.sandbox.box.seed import generate_enterprise
 from backstop.tenancy.models import Account
 
@@ -36,16 +36,8 @@ def start_sandbox(host: str = "127.0.0.1") -> BoxSandbox:
     return BoxSandbox().start(host=host, port=0)
 
 
-def box_settings(sb: BoxSandbox, base_url: str) -> dict[str, object]:
-    return {
-        "api_base": sb.url,
-        "upload_base": f"{sb.url}/api",
-        "authorize_url": f"{sb.url}/api/oauth2/authorize",
-        "token_url": f"{sb.url}/oauth2/token",
-        "client_id": BoxSandbox.client_id,
-        "client_secret": BoxSandbox.client_secret,
-        "redirect_uri": f"{base_url.rstrip('/')}/backups/oauth/box/",
-    }
+def box_settings(sb: BoxSandbox, base_url: str) -> dict[str, str]:
+    return client_settings(sb.url, f"{base_url.rstrip('/')}/backups/oauth/box/")
 
 
 def seed(sb: BoxSandbox, accounts: list[Account], base_url: str) -> list[DemoBox]:

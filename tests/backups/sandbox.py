@@ -11,7 +11,7 @@ import pytest
 
 from backstop.backups.models import BackupTask, Entity
 from backstop.backups.services import create_task, discover
-from backstop.sandbox.box import BoxSandbox, Item, User
+from backstop.sandbox.box import BoxSandbox, Item, User, client_settings
 from backstop.tenancy.models import Account
 
 
@@ -27,16 +27,7 @@ class BoxTenant:
         return self.sb.state
 
     def connector_settings(self) -> dict[str, Any]:
-        base = self.sb.url
-        return {
-            "api_base": base,
-            "upload_base": f"{base}/api",
-            "authorize_url": f"{base}/api/oauth2/authorize",
-            "token_url": f"{base}/oauth2/token",
-            "client_id": BoxSandbox.client_id,
-            "client_secret": BoxSandbox.client_secret,
-            "redirect_uri": "http://127.0.0.1/backups/oauth/box/",
-        }
+        return client_settings(self.sb.url, "http://127.0.0.1/backups/oauth/box/")
 
     def secrets(self) -> dict[str, Any]:
         token = self.state.issue_token(self.admin)

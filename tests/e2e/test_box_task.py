@@ -128,8 +128,8 @@ def test_alice_adds_box_and_backs_up_two_users(
     expect(page.get_by_test_id("entity-table")).to_have_attribute("data-polling", "on")
     shoot("06-backup-queued")
 
-    # Slow downloads keep each backup In Process long enough to be seen.
-    box.faults.add("latency", latency=0.4, path=r"/d/1/")
+    # Slow downloads keep each backup In Process long enough to be seen (four download at once).
+    box.faults.add("latency", latency=2.5, path=r"/d/1/")
     with worker() as ran:
         # No reload from here: the table refreshes itself while backups run.
         expect(page.get_by_test_id("filter-in_process")).to_be_visible(timeout=20_000)

@@ -40,19 +40,9 @@ def box_settings() -> dict[str, Any] | None:
             "redirect_uri": redirect,
         }
     if settings.BACKSTOP_SANDBOX:
-        base = sandbox_base_url()
-        from backstop.sandbox.box import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+        from backstop.sandbox.box import client_settings
 
-        return {
-            "api_base": base,
-            "upload_base": f"{base}/api",
-            "authorize_url": f"{base}/api/oauth2/authorize",
-            "token_url": f"{base}/oauth2/token",
-            "client_id": DEMO_CLIENT_ID,
-            "client_secret": DEMO_CLIENT_SECRET,
-            "redirect_uri": redirect,
-            "sandbox": True,
-        }
+        return {**client_settings(sandbox_base_url(), redirect), "sandbox": True}
     return None
 
 

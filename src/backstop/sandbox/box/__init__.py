@@ -41,7 +41,7 @@ mountable under a prefix (URLs it returns are built from the request's script ro
 
 from backstop.sandbox.box.app import BoxApp
 from backstop.sandbox.box.faults import Faults, Stats
-from backstop.sandbox.box.server import BoxSandbox
+from backstop.sandbox.box.server import BoxSandbox, client_settings
 from backstop.sandbox.box.store import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
@@ -66,4 +66,5 @@ __all__ = [
     "State",
     "Stats",
     "User",
+    "client_settings",
 ]

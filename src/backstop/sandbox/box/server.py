@@ -74,3 +74,18 @@ class BoxSandbox:
     def token(self, user: Any) -> str:
         """An access token for `user` (skipping the consent screen)."""
         return self.state.issue_token(user).access_token
+
+
+def client_settings(base_url: str, redirect_uri: str) -> dict[str, str]:
+    """The Box connector's settings for an emulator answering at `base_url` (every Box host's
+    paths are served from that one address), with the default OAuth client."""
+    base = base_url.rstrip("/")
+    return {
+        "api_base": base,
+        "upload_base": f"{base}/api",
+        "authorize_url": f"{base}/api/oauth2/authorize",
+        "token_url": f"{base}/oauth2/token",
+        "client_id": DEMO_CLIENT_ID,
+        "client_secret": DEMO_CLIENT_SECRET,
+        "redirect_uri": redirect_uri,
+    }

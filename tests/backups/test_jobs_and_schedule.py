@@ -143,6 +143,7 @@ def test_discovery_archives_what_left_and_auto_activates_newcomers(personas: Per
     assert counts["returned"] == 1
 
 
+@pytest.mark.django_db(transaction=True)  # the runner manages its own connections
 def test_graces_end_in_purges_of_entities_and_of_the_whole_account(personas: Personas) -> None:
     from backstop.backups.repos import open_repository, repository_url
     from backstop.backups.services import delete_entities, purge_due
@@ -223,3 +224,17 @@ def test_retention_forgets_old_snapshots_and_keeps_the_catalog_true(personas: Pe
     left = {r.key: r.valid_from_id for r in CatalogItem.objects.filter(entity=entity)}
     assert left == {"lives-on": s3.pk, "new": s3.pk}
     assert apply_retention(entity, now) == 0
+
+
+def test_archived_entities_are_kept_their_task_s_days_then_purged(personas: Personas) -> None:
+    from backstop.backups.services import purge_due
+
+    forever = _task(personas, timezone.now())
+    week = _task(personas, timezone.now(), archive_days=7)
+    (kept,) = _entities(forever, S.ARCHIVED)
+    (young, old) = _entities(week, S.ARCHIVED, S.ARCHIVED)
+    now = timezone.now()
+    Entity.objects.filter(pk__in=[kept.pk, old.pk]).update(archived_at=now - timedelta(days=30))
+    Entity.objects.filter(pk=young.pk).update(archived_at=now - timedelta(days=2))
+    assert purge_due(now) == {"entities": 1, "tasks": 0}
+    assert set(Entity.objects.values_list("pk", flat=True)) == {kept.pk, young.pk}

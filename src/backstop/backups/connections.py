@@ -52,6 +52,7 @@ def sandbox_base_url() -> str:
 
 
 def services() -> list[ServiceInfo]:
+    box_ready = box_settings() is not None
     built = {
         "imap": ServiceInfo("imap", "IMAP", "mailboxes", "form", True),
         "box": ServiceInfo(
@@ -59,8 +60,8 @@ def services() -> list[ServiceInfo]:
             "Box",
             "users",
             "oauth",
-            box_settings() is not None,
-            "" if box_settings() is not None else "Needs a Box app: set BACKSTOP_BOX_CLIENT_ID and _SECRET.",
+            box_ready,
+            "" if box_ready else "Needs a Box app: set BACKSTOP_BOX_CLIENT_ID and _SECRET.",
         ),
     }
     result = []

@@ -21,7 +21,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from backstop.backups.models import BackupTask, Entity, Job, JobLog
@@ -75,19 +76,16 @@ def create(
             job.save()
     except IntegrityError:
         return None  # one_open_backup_per_entity
-    transaction.on_commit(lambda: enqueue(job.pk))
+    transaction.on_commit(lambda: enqueue(job.pk, job.priority))
     return job
 
 
-def enqueue(job_id: int) -> None:
+def enqueue(job_id: int, priority: int) -> None:
     from backstop.backups.tasks import run_job
 
-    job = Job.objects.filter(pk=job_id).only("priority").first()
-    if job is None:
-        return
     Job.objects.filter(pk=job_id).update(queued_at=timezone.now())
     try:
-        run_job(job_id, priority=job.priority)
+        run_job(job_id, priority=priority)
     except Exception:
         # The broker is away: the sweep finds the pending job again.
         log.exception("could not enqueue job %s", job_id)
@@ -100,18 +98,17 @@ def claim(job_id: int, owner: str = WORKER_ID, now: datetime | None = None) -> J
     claimed = (
         Job.objects.filter(pk=job_id, status=Job.Status.PENDING)
         .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
-        .update(status=Job.Status.RUNNING, lease_owner=token, lease_until=now + lease_length())
+        .update(
+            status=Job.Status.RUNNING,
+            lease_owner=token,
+            lease_until=now + lease_length(),
+            attempts=F("attempts") + 1,
+            started_at=Coalesce("started_at", Value(now)),
+        )
     )
     if not claimed:
         return None
-    job = Job.objects.select_related("task", "entity", "account").get(pk=job_id)
-    job.attempts += 1
-    fields = ["attempts"]
-    if job.started_at is None:
-        job.started_at = now
-        fields.append("started_at")
-    job.save(update_fields=fields)
-    return job
+    return Job.objects.select_related("task", "entity", "account").get(pk=job_id)
 
 
 def add_log(job: Job, text: str, level: str = JobLog.Level.INFO) -> None:
@@ -153,13 +150,10 @@ class Control:
             self._progress = {"items_done": items, "bytes_done": bytes_, "items_failed": failed}
 
     def flush(self) -> None:
-        from django.db import connection
-
         with self._lock:
             update, self._progress = self._progress, {}
         if update:
             Job.objects.filter(pk=self.job.pk, lease_owner=self.job.lease_owner).update(**update)
-        connection.close_if_unusable_or_obsolete()
 
     def _beat(self, interval: float) -> None:
         """Every `every` seconds: progress and the cancel flag; every `interval`: the lease."""
@@ -189,14 +183,23 @@ def save_checkpoint(job: Job, checkpoint: dict[str, Any]) -> None:
     Job.objects.filter(pk=job.pk, lease_owner=job.lease_owner).update(checkpoint=checkpoint)
 
 
-def finish(job: Job, status: str, *, result: Mapping[str, Any] | None = None, error: str = "") -> bool:
-    """Ends the job if we still hold it; False when the lease was lost meanwhile."""
+def finish(
+    job: Job,
+    status: str,
+    *,
+    result: Mapping[str, Any] | None = None,
+    error: str = "",
+    **progress: int,
+) -> bool:
+    """Ends the job if we still hold it; False when the lease was lost meanwhile. `progress`
+    sets the final items_done / bytes_done / items_failed."""
     values: dict[str, Any] = {
         "status": status,
         "ended_at": timezone.now(),
         "lease_owner": "",
         "lease_until": None,
         "error": error[:4000],
+        **progress,
     }
     if result is not None:
         values["result"] = dict(result)
@@ -212,11 +215,9 @@ def retry_later(job: Job, delay: timedelta, why: str) -> bool:
     if job.attempts >= MAX_ATTEMPTS:
         return False
     add_log(job, f"{why}; trying again in {int(delay.total_seconds())} s", JobLog.Level.WARNING)
+    due = timezone.now() + delay
     Job.objects.filter(pk=job.pk, lease_owner=job.lease_owner).update(
-        status=Job.Status.PENDING,
-        lease_owner="",
-        lease_until=None,
-        not_before=timezone.now() + delay,
+        status=Job.Status.PENDING, lease_owner="", lease_until=None, not_before=due
     )
     try:
         from backstop.backups.tasks import run_job
@@ -224,6 +225,9 @@ def retry_later(job: Job, delay: timedelta, why: str) -> bool:
         run_job.schedule((job.pk,), delay=delay.total_seconds(), priority=job.priority)
     except Exception:
         log.exception("could not schedule job %s again; the sweep will", job.pk)
+    else:
+        # The message is due with the backoff: the sweep need not send another.
+        Job.objects.filter(pk=job.pk).update(queued_at=due)
     return True
 
 
@@ -249,22 +253,20 @@ def sweep(now: datetime | None = None) -> list[int]:
     """Jobs whose lease ran out go back to pending; pending jobs whose message may be lost, or
     whose backoff ended, are enqueued. Returns the ids enqueued."""
     now = now or timezone.now()
-    expired = list(
-        Job.objects.filter(status=Job.Status.RUNNING, lease_until__lt=now).values_list("pk", flat=True)
-    )
-    for job_id in expired:
-        if Job.objects.filter(pk=job_id, status=Job.Status.RUNNING, lease_until__lt=now).update(
+    stale = Job.objects.filter(status=Job.Status.RUNNING, lease_until__lt=now)
+    expired = list(stale.only("pk", "account_id"))
+    for job in expired:
+        if stale.filter(pk=job.pk).update(
             status=Job.Status.PENDING, lease_owner="", lease_until=None, not_before=None
         ):
-            job = Job.objects.get(pk=job_id)
             add_log(job, "The worker running this job stopped; resuming from the last checkpoint.", "warning")
     due = Job.objects.filter(status=Job.Status.PENDING).filter(
-        Q(pk__in=expired)
+        Q(pk__in=[job.pk for job in expired])
         | Q(queued_at__isnull=True)
         | Q(queued_at__lt=now - REQUEUE_PENDING_AFTER)
         | Q(not_before__lte=now, queued_at__lt=F("not_before"))
     )
-    ids = list(due.values_list("pk", flat=True))
-    for job_id in ids:
-        enqueue(job_id)
-    return ids
+    found = list(due.values_list("pk", "priority"))
+    for job_id, priority in found:
+        enqueue(job_id, priority)
+    return [job_id for job_id, _ in found]

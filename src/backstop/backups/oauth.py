@@ -13,7 +13,6 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core import signing
@@ -57,24 +56,12 @@ def start_box(
 def box_tenant(settings: Mapping[str, Any], tokens: Mapping[str, Any]) -> str:
     """The Box enterprise the grant belongs to (limits are counted per enterprise), else the
     user's id; "" when Box does not say."""
-    for key in ("enterprise_id", "user_id"):
-        if tokens.get(key):
-            return str(tokens[key])
-    base = str(settings.get("api_base") or "https://api.box.com").rstrip("/")
     try:
-        response = httpx.get(
-            f"{base}/2.0/users/me",
-            params={"fields": "id,enterprise"},
-            headers={"Authorization": f"Bearer {tokens.get('access_token', '')}"},
-            timeout=20,
-        )
-        response.raise_for_status()
-        me = response.json()
-    except (httpx.HTTPError, ValueError):
+        with box_connector.BoxConnector(settings, tokens) as connector:
+            return connector.tenant()
+    except ConnectorError:
         log.warning("could not read the Box user behind a new grant", exc_info=True)
         return ""
-    enterprise = me.get("enterprise") or {}
-    return str(enterprise.get("id") or me.get("id") or "")
 
 
 @login_required
@@ -124,9 +111,8 @@ def box_callback(request: HttpRequest) -> HttpResponse:
             "box",
             str(data.get("n") or "Box")[:200],
             user=request.user,
-            # The connector's rate limiter is shared per Box enterprise, like Box's own limits.
-            connector_settings={"tenant_key": f"box:{tenant}"} if tenant else {},
             secrets=tokens,
+            # Limits are shared per source tenant (connections.connector_for): per Box enterprise.
             source_tenant=tenant,
         )
         messages.success(request, f"“{task.name}” is connected. Check its settings, then activate its users.")

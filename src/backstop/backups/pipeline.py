@@ -28,7 +28,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from backstop.backups import jobs
@@ -72,7 +71,8 @@ class CatalogKnown:
         self._cache: dict[str, KnownItem | None] = {}
         self.run: dict[str, Item | None] = {}  # this run's changes; None = removed
 
-    def _rows(self) -> Any:
+    def rows(self) -> Any:
+        """The catalog's current rows of the entity."""
         return CatalogItem.objects.filter(
             account_id=self.entity.account_id, entity=self.entity, valid_to__isnull=True
         )
@@ -84,7 +84,7 @@ class CatalogKnown:
             for key in chunk:
                 self._cache[key] = None
             for key, path, version, content_version in (
-                self._rows().filter(key__in=chunk).values_list("key", "path", "version", "content_version")
+                self.rows().filter(key__in=chunk).values_list("key", "path", "version", "content_version")
             ):
                 self._cache[key] = KnownItem(path, version, content_version)
 
@@ -102,7 +102,7 @@ class CatalogKnown:
 
     def under(self, folder: str) -> Iterator[tuple[str, KnownItem]]:
         prefix = folder.rstrip("/") + "/" if folder else ""
-        rows = self._rows()
+        rows = self.rows()
         if prefix:
             rows = rows.filter(path__startswith=prefix)
         for key, path, version, content_version in rows.values_list(
@@ -128,10 +128,17 @@ class RunResult:
     bytes_read: int = 0
     bytes_stored: int = 0
     failed: list[dict[str, str]] = field(default_factory=list)
-    fell_back_to_listing: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def changes(self) -> int:
+        return self.added + self.changed + self.removed
+
+    def summary(self) -> str:
+        text = f"{self.added} new, {self.changed} changed, {self.removed} removed"
+        return text + (f"; {len(self.failed)} skipped, tried again next run" if self.failed else "")
 
 
 def item_to_json(item: Item) -> dict[str, Any]:
@@ -157,17 +164,11 @@ def item_from_json(data: dict[str, Any]) -> Item:
 
 
 def engine_meta(item: Item) -> dict[str, Any]:
-    """What the repository keeps beside the content: enough to rebuild the catalog from it."""
-    return {
-        "key": item.key,
-        "version": item.version,
-        "content_version": item.content_version,
-        "kind": item.kind,
-        "name": item.name,
-        "modified": item.modified.isoformat() if item.modified else None,
-        "author": item.author,
-        "meta": dict(item.meta),
-    }
+    """What the repository keeps beside the content, enough to rebuild the catalog from it: the
+    item less what the tree records itself (its name in the path, its size)."""
+    meta = item_to_json(item)
+    del meta["path"], meta["size"]
+    return meta
 
 
 class EntityBackup:
@@ -305,7 +306,7 @@ class EntityBackup:
 
     def _upsert(self, writer: SnapshotWriter, item: Item) -> None:
         known = self.known.get(item.key)
-        if known is not None and known.version == item.version and known.path == item.path:
+        if _unchanged(known, item):
             self.failed.pop(item.key, None)
             return
         meta = engine_meta(item)
@@ -339,9 +340,7 @@ class EntityBackup:
     def _needs(self, item: Item) -> bool:
         """Whether the item's content will be downloaded (for planning downloads ahead)."""
         known = self.known.get(item.key)
-        if known is not None and known.version == item.version and known.path == item.path:
-            return False
-        return not self._same_content(known, item) and not self.checkpoints
+        return not _unchanged(known, item) and not self._same_content(known, item) and not self.checkpoints
 
     def _read_content(self, item: Item) -> bytes:
         return read_all(self.connector.open(self.info, item))
@@ -388,9 +387,7 @@ class EntityBackup:
                 job=self.job,
             )
             keys = list(changes)
-            current = CatalogItem.objects.filter(
-                account_id=entity.account_id, entity=entity, valid_to__isnull=True
-            )
+            current = self.known.rows()
             had: set[str] = set()
             for start in range(0, len(keys), CATALOG_BATCH):
                 chunk = keys[start : start + CATALOG_BATCH]
@@ -442,7 +439,5 @@ class EntityBackup:
             jobs.add_log(self.job, f"Skipped {entry['path']}: {entry['error']}", JobLog.Level.WARNING)
 
 
-def current_items(entity: Entity) -> Any:
-    return CatalogItem.objects.filter(account_id=entity.account_id, entity=entity).filter(
-        Q(valid_to__isnull=True)
-    )
+def _unchanged(known: KnownItem | None, item: Item) -> bool:
+    return known is not None and known.version == item.version and known.path == item.path

@@ -17,7 +17,7 @@ from datetime import timedelta
 from django.db import close_old_connections
 
 from backstop.backups import jobs
-from backstop.backups.models import ActivityEvent, Entity, Job, JobLog
+from backstop.backups.models import Entity, Job, JobLog
 from backstop.backups.pipeline import EntityBackup, RunResult, Stopped
 from backstop.backups.services import (
     ACTIVE_LIMITS,
@@ -139,28 +139,22 @@ def run_backup(job: Job) -> None:
         log.exception("backup job %s failed", job.pk)
         error = f"{type(exc).__name__}: {exc}"
         jobs.add_log(job, f"Failed: {error}", JobLog.Level.ERROR)
+    progress: dict[str, int] = {}
     if result is not None:
         status = Job.Status.PARTIAL if result.failed else Job.Status.SUCCEEDED
-        summary = (
-            f"{result.added} new, {result.changed} changed, {result.removed} removed; "
-            f"{result.items} items, {result.size} bytes in the snapshot"
-        )
-        if result.failed:
-            summary += f"; {len(result.failed)} item(s) skipped, tried again next run"
-        jobs.add_log(job, summary)
-    if not jobs.finish(job, status, result=result.as_dict() if result else None, error=error):
+        jobs.add_log(job, f"{result.summary()}; {result.items} items, {result.size} bytes in the snapshot")
+        progress = {
+            "items_done": result.changes,
+            "bytes_done": result.bytes_read,
+            "items_failed": len(result.failed),
+        }
+    if not jobs.finish(job, status, result=result.as_dict() if result else None, error=error, **progress):
         return
-    if result is not None:
-        job.items_done = result.added + result.changed + result.removed
-        job.bytes_done = result.bytes_read
-        job.items_failed = len(result.failed)
-        Job.objects.filter(pk=job.pk).update(
-            items_done=job.items_done, bytes_done=job.bytes_done, items_failed=job.items_failed
-        )
     Entity.objects.filter(pk=entity.pk).update(last_result=status)
     entity.refresh_from_db()
     settle_entity_status(entity)
-    record_activity(job, _activity_status(status), result, error)
+    # Job and activity statuses of a finished job are the same words.
+    record_activity(job, status, result, error)
     if result is not None and task.retention_days:
         try:
             forgotten = apply_retention(entity)
@@ -171,12 +165,3 @@ def run_backup(job: Job) -> None:
                 jobs.add_log(
                     job, f"Retention: {forgotten} snapshot(s) older than {task.retention_days} days removed."
                 )
-
-
-def _activity_status(status: str) -> str:
-    statuses: dict[str, str] = {
-        Job.Status.SUCCEEDED: ActivityEvent.Status.SUCCEEDED,
-        Job.Status.PARTIAL: ActivityEvent.Status.PARTIAL,
-        Job.Status.CANCELED: ActivityEvent.Status.CANCELED,
-    }
-    return statuses.get(status, ActivityEvent.Status.FAILED)

@@ -12,15 +12,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from backstop.backups import jobs
 from backstop.backups.models import DELETE_GRACE, ActivityEvent, BackupTask, Entity, Job
 from backstop.connectors.base import EntityInfo
 from backstop.tenancy.models import Account
+
+if TYPE_CHECKING:
+    from backstop.backups.pipeline import RunResult
 
 log = logging.getLogger(__name__)
 
@@ -223,15 +227,10 @@ def source_is_busy(task: BackupTask, job: Job, limit: int) -> bool:
     return running.count() >= limit
 
 
-def record_activity(job: Job, status: str, result: Any, error: str) -> ActivityEvent:
+def record_activity(job: Job, status: str, result: RunResult | None, error: str) -> ActivityEvent:
     task, entity = job.task, job.entity
     assert task is not None
-    if result is not None:
-        summary = f"{result.added} new, {result.changed} changed, {result.removed} removed" + (
-            f"; {len(result.failed)} skipped" if result.failed else ""
-        )
-    else:
-        summary = error
+    summary = result.summary() if result is not None else error
     return ActivityEvent.objects.create(
         account_id=job.account_id,
         activity=job.kind,
@@ -242,7 +241,7 @@ def record_activity(job: Job, status: str, result: Any, error: str) -> ActivityE
         task_name=task.name,
         item=entity.name if entity else "",
         duration=job.duration,
-        items=(result.added + result.changed + result.removed) if result else 0,
+        items=result.changes if result else 0,
         bytes=result.bytes_read if result else 0,
         summary=summary[:2000],
         job=job,
@@ -311,18 +310,19 @@ def purge_due(now: datetime | None = None) -> dict[str, int]:
     `archive_days`, leave the repository and the database."""
     now = now or timezone.now()
     counts = {"entities": 0, "tasks": 0}
-    doomed = list(Entity.objects.filter(deleted_at__lt=now - DELETE_GRACE).select_related("account"))
-    doomed += list(Entity.objects.filter(task__deleted_at__lt=now - DELETE_GRACE).select_related("account"))
-    for entity in Entity.objects.filter(status=S.ARCHIVED, task__archive_days__gt=0).select_related(
-        "task", "account"
-    ):
-        if entity.archived_at and entity.archived_at < now - timedelta(days=entity.task.archive_days):
-            doomed.append(entity)
-    seen: set[int] = set()
+    cutoff = now - DELETE_GRACE
+    doomed = list(
+        Entity.objects.filter(Q(deleted_at__lt=cutoff) | Q(task__deleted_at__lt=cutoff)).select_related(
+            "account"
+        )
+    )
+    archived = Entity.objects.filter(
+        status=S.ARCHIVED, task__archive_days__gt=0, deleted_at__isnull=True, task__deleted_at__isnull=True
+    ).select_related("task", "account")
+    doomed += [
+        e for e in archived if e.archived_at and e.archived_at < now - timedelta(days=e.task.archive_days)
+    ]
     for entity in doomed:
-        if entity.pk in seen:
-            continue
-        seen.add(entity.pk)
         try:
             if entity.last_snapshot:
                 purge_entity_data(entity)

@@ -120,7 +120,7 @@ FILE_FIELDS = ",".join(
 ITEM_FIELDS = FILE_FIELDS.replace(",path_collection", "")
 FOLDER_FIELDS = "type,id,name,parent,path_collection,item_status"
 VERSION_FIELDS = "type,id,sha1,name,size,created_at,modified_at,modified_by,trashed_at,version_number"
-USER_FIELDS = "type,id,name,login,status,role"
+USER_FIELDS = "type,id,name,login,status,role,enterprise"
 
 # Events about a folder that change where its items are.
 FOLDER_EVENTS = frozenset(
@@ -375,6 +375,12 @@ class BoxConnector(Connector):
         self._me = None
         self._whoami()
 
+    def tenant(self) -> str:
+        """The Box enterprise the grant belongs to, else its user: limits count per tenant."""
+        me = self._whoami()
+        enterprise = me.get("enterprise") or {}
+        return str(enterprise.get("id") or me["id"])
+
     def discover(self) -> Iterator[EntityInfo]:
         self._me = None
         me = self._whoami()
@@ -608,26 +614,22 @@ class BoxConnector(Connector):
         return items
 
     def _file_info(self, entity: EntityInfo, file_id: str) -> dict[str, Any]:
-        try:
-            file = self._get(entity, f"/files/{file_id}", fields=FILE_FIELDS)
-        except HttpStatusError as exc:
-            if exc.status in (404, 410):
-                raise _Gone(file_id) from exc
-            raise
-        if not isinstance(file, dict) or (file.get("item_status") or "active") != "active":
-            raise _Gone(file_id)
-        return file
+        return self._live(entity, "files", file_id, FILE_FIELDS)
 
     def _folder_info(self, entity: EntityInfo, folder_id: str) -> dict[str, Any]:
+        return self._live(entity, "folders", folder_id, FOLDER_FIELDS)
+
+    def _live(self, entity: EntityInfo, collection: str, item_id: str, fields: str) -> dict[str, Any]:
+        """The item as it is now; `_Gone` when deleted or trashed."""
         try:
-            folder = self._get(entity, f"/folders/{folder_id}", fields=FOLDER_FIELDS)
+            found = self._get(entity, f"/{collection}/{item_id}", fields=fields)
         except HttpStatusError as exc:
             if exc.status in (404, 410):
-                raise _Gone(folder_id) from exc
+                raise _Gone(item_id) from exc
             raise
-        if not isinstance(folder, dict) or (folder.get("item_status") or "active") != "active":
-            raise _Gone(folder_id)
-        return folder
+        if not isinstance(found, dict) or (found.get("item_status") or "active") != "active":
+            raise _Gone(item_id)
+        return found
 
     # -- incremental
 

@@ -285,6 +285,7 @@ class CatalogItem(models.Model):
     entity = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=500)
     path = models.TextField()
+    folder = models.TextField(default="", help_text="The path's folder: what a folder listing reads.")
     name = models.CharField(max_length=500)
     kind = models.CharField(max_length=20)
     author = models.CharField(max_length=300, blank=True)
@@ -303,6 +304,10 @@ class CatalogItem(models.Model):
             models.Index(fields=("account", "entity", "key"), name="catalog_key_idx"),
             models.Index(fields=("account", "entity", "valid_from"), name="catalog_from_idx"),
             models.Index(fields=("account", "entity", "valid_to"), name="catalog_to_idx"),
+            # A folder as of a snapshot: read from the index alone.
+            models.Index(
+                fields=("account", "entity", "folder", "valid_from", "valid_to"), name="catalog_folder_idx"
+            ),
         )
 
     def __str__(self) -> str:

@@ -399,6 +399,7 @@ class EntityBackup:
                     entity=entity,
                     key=item.key,
                     path=item.path,
+                    folder=item.path.rpartition("/")[0],
                     name=item.name[:500],
                     kind=item.kind,
                     author=item.author[:300],

@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "backstop.accounts",
     "backstop.tenancy",
     "backstop.backups",
+    "backstop.audit",
 ]
 
 MIDDLEWARE = [

@@ -42,6 +42,10 @@ def run(job_id: int) -> None:
             run_backup(job)
         elif job.kind == Job.Kind.PURGE:
             run_prune(job)
+        elif job.kind == Job.Kind.RESTORE:
+            run_restore(job)
+        elif job.kind == Job.Kind.EXPORT:
+            run_export(job)
         else:
             jobs.add_log(job, f"No runner for {job.kind} jobs yet.", JobLog.Level.ERROR)
             jobs.finish(job, Job.Status.FAILED, error=f"no runner for {job.kind}")
@@ -165,3 +169,94 @@ def run_backup(job: Job) -> None:
                 jobs.add_log(
                     job, f"Retention: {forgotten} snapshot(s) older than {task.retention_days} days removed."
                 )
+
+
+def run_restore(job: Job) -> None:
+    from backstop.backups.connections import connector_for
+    from backstop.backups.recovery_jobs import finished
+    from backstop.backups.repos import open_repository
+    from backstop.backups.restore import RestoreRun
+
+    target = Entity.objects.select_related("task").get(pk=job.params["target"]["entity"], account=job.account)
+    task = target.task
+    if task.deleted_at or target.deleted_at or not task.connected:
+        why = "the target task is disconnected" if not task.connected else "the target was deleted"
+        jobs.add_log(job, f"Not run: {why}.", JobLog.Level.ERROR)
+        if jobs.finish(job, Job.Status.FAILED, error=why):
+            finished(job)
+        return
+    if job.attempts == 1:
+        jobs.add_log(job, f"Restore of {job.params.get('label', '')} to {target.name} started.")
+    else:
+        jobs.add_log(job, f"Resumed (attempt {job.attempts}).")
+    run: RestoreRun | None = None
+    status, error = Job.Status.FAILED, ""
+    try:
+        with jobs.Control(job) as control, connector_for(task) as connector:
+            run = RestoreRun(job, connector, open_repository(job.account, create=False), control)
+            run.run()
+            if control.lost.is_set():
+                return  # another worker has the job now
+    except AuthError as exc:
+        error = f"The service refused our credentials: {exc}"
+        disconnect_task(task, str(exc))
+        jobs.add_log(job, error + " The task is now Disconnected.", JobLog.Level.ERROR)
+    except (Throttled, Unavailable) as exc:
+        hint = exc.retry_after if isinstance(exc, Throttled) else None
+        if jobs.retry_later(job, _backoff(job, hint), f"The service is not answering: {exc}"):
+            return  # the checkpoint keeps what was done
+        error = f"The service kept failing: {exc}"
+        jobs.add_log(job, error, JobLog.Level.ERROR)
+    except Exception as exc:
+        log.exception("restore job %s failed", job.pk)
+        error = f"{type(exc).__name__}: {exc}"
+        jobs.add_log(job, f"Failed: {error}", JobLog.Level.ERROR)
+    result = run.result() if run is not None else {}
+    if run is not None and not error:
+        if run.stopped:
+            status, error = Job.Status.CANCELED, "canceled"
+        else:
+            status = Job.Status.PARTIAL if result["failed"] else Job.Status.SUCCEEDED
+    if result:
+        text = f"{result['restored']} restored, {result['skipped']} skipped, {result['failed']} failed"
+        jobs.add_log(job, text + ("; canceled." if status == Job.Status.CANCELED else "."))
+    progress = (
+        {
+            "items_done": result["restored"] + result["skipped"],
+            "bytes_done": result["bytes"],
+            "items_failed": result["failed"],
+        }
+        if result
+        else {}
+    )
+    if jobs.finish(job, status, result=result, error=error, **progress):
+        finished(job)
+
+
+def run_export(job: Job) -> None:
+    from backstop.backups.export import run_export as export
+    from backstop.backups.recovery_jobs import finished
+
+    if job.attempts > 1:
+        jobs.add_log(job, f"Resumed (attempt {job.attempts}).")
+    else:
+        jobs.add_log(job, f"Export of {job.params.get('label', '')} started.")
+    try:
+        with jobs.Control(job) as control:
+            outcome = export(job, control)
+            if control.lost.is_set():
+                return
+    except Exception as exc:
+        log.exception("export job %s failed", job.pk)
+        jobs.add_log(job, f"Failed: {type(exc).__name__}: {exc}", JobLog.Level.ERROR)
+        if jobs.finish(job, Job.Status.FAILED, error=f"{type(exc).__name__}: {exc}"):
+            finished(job)
+        return
+    result = outcome.result
+    progress = {
+        "items_done": int(result.get("items", 0)),
+        "bytes_done": int(result.get("bytes", 0)),
+        "items_failed": int(result.get("failed", 0)),
+    }
+    if jobs.finish(job, outcome.status, result=result, error=outcome.error, **progress):
+        finished(job)

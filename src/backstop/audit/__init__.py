@@ -1,0 +1,1 @@
+"""The Security Audit (A-AUDIT, P-AUDIT): who did what, from where."""

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class AuditConfig(AppConfig):
+    name = "backstop.audit"
+    label = "audit"
+    verbose_name = "Security audit"
+    default_auto_field = "django.db.models.BigAutoField"

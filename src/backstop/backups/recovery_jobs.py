@@ -67,6 +67,15 @@ def _entity(access: AccountAccess, user: Any, entity_id: int, action: str) -> En
     return entity
 
 
+def clean_folder(folder: str) -> str:
+    """A target folder as path parts; refuses what could point outside the target."""
+    parts = [p.strip() for p in folder.replace("\\", "/").split("/") if p.strip()]
+    for part in parts:
+        if part in (".", "..") or any(ord(c) < 32 for c in part) or len(part.encode()) > 255:
+            raise RecoveryError(f"The folder name {part[:60]!r} is not allowed: use plain folder names.")
+    return "/".join(parts)
+
+
 def _label(entity: Entity, selection: Selection, items: int) -> str:
     if selection.folders and not selection.items and len(selection.folders) == 1:
         folder = selection.folders[0]
@@ -112,6 +121,7 @@ def request_restore(
         raise RecoveryError("Restore to an entity of the same service.")
     if target.mode not in MODE_LABELS:
         raise RecoveryError("Choose non-destructive, replace or bypass.")
+    folder = clean_folder(target.folder)
     if selection.is_empty:
         raise RecoveryError("Pick at least one folder or item to restore.")
     items, size = selection_totals(source, selection)
@@ -125,7 +135,7 @@ def request_restore(
         "target": {
             "entity": destination.pk,
             "entity_name": destination.name,
-            "folder": "/".join(p for p in target.folder.split("/") if p),
+            "folder": folder,
             "mode": target.mode,
             "restored_folder": restored_folder_label() if target.mode == "new" else "",
         },
@@ -266,7 +276,7 @@ def finished(job: Job) -> None:
             "summary": summary,
             "result": result,
             "link": link,
-            "jobs_url": settings.BACKSTOP_BASE_URL + reverse("jobs", args=[job.account_id]),
+            "jobs_url": settings.BACKSTOP_BASE_URL + reverse("account_jobs", args=[job.account_id]),
         },
     )
     status = job.get_status_display().lower()

@@ -6,6 +6,7 @@
     backstop serve            the embedded default: web, one worker and the scheduler
     backstop demo             demo tenants and users, then serve
     backstop repo COMMAND     operate a backup repository (see backstop.repo_cli)
+    backstop recovery ACTION  browse, search and restore customers' backups (backstop.recovery_cli)
 
 Heavy imports (Django, Huey) wait until a command needs them, so that a process notes a
 stop request from its first milliseconds on.
@@ -27,7 +28,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from backstop import repo_cli
+from backstop import recovery_cli, repo_cli
 from backstop.config import ConfigError
 
 if TYPE_CHECKING:
@@ -308,6 +309,7 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--host", default="127.0.0.1")
         cmd.add_argument("--port", type=int, default=8000)
     repo_cli.add_parser(commands)
+    recovery_cli.add_parser(commands)
     return parser
 
 
@@ -326,6 +328,8 @@ def _run(args: list[str]) -> int:
             return demo(options.host, options.port, options.no_serve)
         case "repo":
             return repo_cli.run(options)
+        case "recovery":
+            return recovery_cli.run(options)
     return 2  # unreachable: argparse refuses unknown commands
 
 

@@ -27,6 +27,8 @@ class NavItem:
 def _account_nav(access: AccountAccess) -> list[NavItem]:
     pk = access.account.pk
     items = [NavItem("Homepage", "house", reverse("account_home", args=[pk]), "home")]
+    if access.can(perms.VIEW_TASKS):
+        items.append(NavItem("Jobs", "list-check", reverse("account_jobs", args=[pk]), "account_jobs"))
     if access.can(perms.VIEW_SETTINGS) or access.can(perms.MANAGE_USERS):
         items.append(NavItem("Settings", "gear", reverse("account_settings", args=[pk]), "settings"))
     if access.can(perms.VIEW_SUPPORT):

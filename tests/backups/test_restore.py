@@ -93,9 +93,7 @@ def live_files(tenant: BoxTenant, login: str) -> dict[str, Any]:
 # -- Box
 
 
-def test_box_restore_new_replace_and_bypass(
-    personas: Personas, box_sandbox: BoxSandbox, outbox: Any
-) -> None:
+def test_box_restore_new_replace_and_bypass(personas: Personas, box_sandbox: BoxSandbox, outbox: Any) -> None:
     tenant = seed_tenant(box_sandbox, users=1, files_per_user=6)
     task = tenant.task(personas.a)
     user = tenant.users[0]
@@ -124,7 +122,9 @@ def test_box_restore_new_replace_and_bypass(
     now = live_files(tenant, user.login)
     back = now[f"{restored_folder}/{victim_path}"]
     assert back.current.blob.read() == original
-    assert datetime.fromtimestamp(back.content_modified_at or 0, UTC) == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert datetime.fromtimestamp(back.content_modified_at or 0, UTC) == datetime(
+        2026, 1, 2, 3, 4, 5, tzinfo=UTC
+    )
     assert victim_path not in now, "non-destructive: the original place is untouched"
 
     # Replace in place: a live file changed since the backup gets the backed-up content back.
@@ -135,7 +135,10 @@ def test_box_restore_new_replace_and_bypass(
     versions_before = len(live.versions)
     one = CatalogItem.objects.get(entity=entity, path=changed_path, valid_to__isnull=True)
     job = restore(
-        personas.alice, personas.a, Selection(entity.pk, items=(one.pk,)), RestoreTarget(entity.pk, mode="replace")
+        personas.alice,
+        personas.a,
+        Selection(entity.pk, items=(one.pk,)),
+        RestoreTarget(entity.pk, mode="replace"),
     )
     assert job.status == Job.Status.SUCCEEDED, job.error
     assert live.current.blob.read() == backed and len(live.versions) == versions_before + 1
@@ -247,7 +250,9 @@ def test_imap_message_found_by_a_body_word_restored_to_another_folder_byte_for_b
         imap.login(user, password)
         for message in messages:
             imap.append("INBOX", message)
-        imap.append("INBOX", needle, flags=[b"\\Seen", b"\\Flagged"], msg_time=datetime(2026, 3, 3, 10, tzinfo=UTC))
+        imap.append(
+            "INBOX", needle, flags=[b"\\Seen", b"\\Flagged"], msg_time=datetime(2026, 3, 3, 10, tzinfo=UTC)
+        )
     task = create_task(
         personas.a,
         "imap",
@@ -268,7 +273,10 @@ def test_imap_message_found_by_a_body_word_restored_to_another_folder_byte_for_b
     (found,) = search.search(entity, text="zanzibar")
     assert found.name == "quarterly figures"
     job = restore(
-        personas.alice, personas.a, Selection(entity.pk, items=(found.pk,)), RestoreTarget(entity.pk, "Recovered")
+        personas.alice,
+        personas.a,
+        Selection(entity.pk, items=(found.pk,)),
+        RestoreTarget(entity.pk, "Recovered"),
     )
     assert job.status == Job.Status.SUCCEEDED, job.error
     assert job.result["restored"] == 1

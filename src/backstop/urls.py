@@ -12,6 +12,7 @@ urlpatterns = [
     path("auth/", include("allauth.urls")),
     path("a/<int:account_id>/", include("backstop.tenancy.urls")),
     path("a/<int:account_id>/backups/", include("backstop.backups.urls")),
+    path("a/<int:account_id>/recovery/", include("backstop.backups.recovery_urls")),
     path("a/<int:account_id>/jobs/", include("backstop.backups.jobs_urls")),
     path("backups/oauth/box/", box_callback, name="backup_oauth_box"),
     path("p/<int:partner_id>/", include("backstop.tenancy.partner_urls")),

@@ -29,6 +29,9 @@ def _account_nav(access: AccountAccess) -> list[NavItem]:
     items = [NavItem("Homepage", "house", reverse("account_home", args=[pk]), "home")]
     if access.can(perms.VIEW_TASKS):
         items.append(NavItem("Jobs", "list-check", reverse("account_jobs", args=[pk]), "account_jobs"))
+    if any(access.can(a) for a in (perms.RESTORE, perms.EXPORT, perms.PREVIEW_DATA)):
+        url = reverse("recovery", args=[pk])
+        items.append(NavItem("Recovery", "arrow-counterclockwise", url, "recovery"))
     if access.can(perms.VIEW_SETTINGS) or access.can(perms.MANAGE_USERS):
         items.append(NavItem("Settings", "gear", reverse("account_settings", args=[pk]), "settings"))
     if access.can(perms.VIEW_SUPPORT):
@@ -70,6 +73,8 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         section = "settings" if "settings" in request.path or name.startswith("account_user") else name
         if name.startswith("backup_"):  # backup task pages open from the homepage
             section = "home"
+        if name.startswith("recovery"):  # an entity, a snapshot, the restore and export forms
+            section = "recovery"
         section = {
             "account_home": "home",
             "account_support": "support",

@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from backstop.backups.oauth import box_callback
+from backstop.backups.views.downloads import export_download
 
 # The operators' admin signs in through allauth's page, with its rate limits.
 admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
@@ -15,6 +16,7 @@ urlpatterns = [
     path("a/<int:account_id>/recovery/", include("backstop.backups.recovery_urls")),
     path("a/<int:account_id>/jobs/", include("backstop.backups.jobs_urls")),
     path("backups/oauth/box/", box_callback, name="backup_oauth_box"),
+    path("exports/<str:token>/", export_download, name="export_download"),
     path("p/<int:partner_id>/", include("backstop.tenancy.partner_urls")),
     path("ops/admin/", admin.site.urls),
 ]

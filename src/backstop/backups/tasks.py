@@ -43,3 +43,14 @@ def purge_deleted() -> None:
     from backstop.backups.services import purge_due
 
     purge_due()
+
+
+@huey.periodic_task(crontab(minute="*/15"), priority=Priority.MAINTENANCE)
+def expire_export_files() -> None:
+    """Export zips past their 72-hour download window, and partial files of exports that
+    ended, are deleted."""
+    from backstop.backups.export import expire_exports
+
+    removed = expire_exports()
+    if removed:
+        log.info("deleted %d expired export file(s)", removed)

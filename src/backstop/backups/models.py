@@ -294,6 +294,9 @@ class CatalogItem(models.Model):
     version = models.CharField(max_length=300)
     content_version = models.CharField(max_length=300)
     meta = models.JSONField(default=dict)
+    text = models.TextField(
+        blank=True, default="", help_text="Body text for search: mail bodies, text files (64 KiB at most)."
+    )
     valid_from = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="+")
     valid_to = models.ForeignKey(Snapshot, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 

@@ -30,7 +30,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from backstop.backups import jobs
+from backstop.backups import jobs, textextract
 from backstop.backups.models import CatalogItem, Entity, Job, JobLog, Snapshot
 from backstop.backups.prefetch import BatchFetcher, Prefetcher
 from backstop.connectors.base import (
@@ -49,7 +49,7 @@ from backstop.connectors.base import (
     read_all,
 )
 from backstop.connectors.errors import ItemError
-from backstop.engine.errors import ItemNotFound, SnapshotNotFound
+from backstop.engine.errors import EngineError, ItemNotFound, SnapshotNotFound
 from backstop.engine.repository import Repository
 from backstop.engine.writer import SnapshotWriter
 
@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 200
 CATALOG_BATCH = 1000
+TEXT_BATCH = 200  # keys whose previous text is read at once (up to 64 KiB each)
 
 
 class Stopped(Exception):
@@ -188,6 +189,9 @@ class EntityBackup:
         self._last_checkpoint = time.monotonic()
         self._items_seen = 0
         self._earlier = (0, 0)  # bytes read and stored by the writers before the last checkpoint
+        # Body text for search, extracted from downloaded content, on disk until `_save`.
+        self.index_text = self.entity.task.index_for_search
+        self.texts = textextract.Texts()
         self.prefetch: Prefetcher | BatchFetcher | None = None
         if BATCH_OPEN in connector.capabilities:
             self.prefetch = BatchFetcher(lambda items: connector.open_many(self.info, items))
@@ -315,6 +319,8 @@ class EntityBackup:
             if held is not None and held.get("key") == item.key and held.get("version") == item.version:
                 self._record(item.key, item)  # the checkpoint already holds it
                 self._moved_from(writer, known, item)
+                if self._wants_text(item) and not self._same_content(known, item):
+                    self._checkpoint_text(item)
                 return
         stored = False
         for source in self._same_content(known, item):
@@ -328,6 +334,9 @@ class EntityBackup:
             try:
                 ahead = self.prefetch.take(item) if self.prefetch is not None else None
                 content = ahead if ahead is not None else self.connector.open(self.info, item)
+                if self._wants_text(item):
+                    head, content = textextract.head(content)
+                    self.texts.put(item.key, item.content_version, textextract.extract(item, head))
                 writer.add(item.path, meta, content)
             except ItemError as exc:
                 self.failed[item.key] = (item, str(exc) or type(exc).__name__)
@@ -369,12 +378,46 @@ class EntityBackup:
     def _record(self, key: str, item: Item | None) -> None:
         self.known.run[key] = item
 
+    def _wants_text(self, item: Item) -> bool:
+        return self.index_text and textextract.should_extract(item)
+
+    def _checkpoint_text(self, item: Item) -> None:
+        """The text of new content that a resumed run finds in its checkpoint: read from there."""
+        try:
+            data = self.repo.open_item(self.checkpoints[-1], item.path, 0, textextract.READ_LIMIT).read()
+        except EngineError:
+            return
+        self.texts.put(item.key, item.content_version, textextract.extract(item, data))
+
+    def _carry_texts(self, changes: dict[str, Item | None]) -> None:
+        """Items recorded without reading their content (renamed, re-flagged, a previous version
+        pushed aside) keep the text of the current catalog row that holds the same content: the
+        item's own, or the file's it was pushed aside from. Read in batches of the keys concerned
+        only, before those rows are closed."""
+        wanted: dict[str, list[Item]] = {}  # key of a current row -> items that may take its text
+        for key, item in changes.items():
+            if item is None or self.texts.has(key, item.content_version) or not self._wants_text(item):
+                continue
+            wanted.setdefault(key, []).append(item)
+            version_of = item.meta.get("version_of")
+            if isinstance(version_of, str):
+                wanted.setdefault(version_of, []).append(item)
+        sources = list(wanted)
+        for start in range(0, len(sources), TEXT_BATCH):
+            rows = self.known.rows().filter(key__in=sources[start : start + TEXT_BATCH]).exclude(text="")
+            for key, content_version, text in rows.values_list("key", "content_version", "text"):
+                for item in wanted[key]:
+                    if item.content_version == content_version:
+                        self.texts.put(item.key, content_version, text)
+
     # -- saving
 
     def _save(self, snapshot_id: str) -> None:
         """Catalog rows, cursor and entity status: one transaction, after the snapshot exists."""
         entity, now = self.entity, timezone.now()
         changes = self.known.run
+        if self.index_text:
+            self._carry_texts(changes)
         with transaction.atomic():
             snapshot = Snapshot.objects.create(
                 account_id=entity.account_id,
@@ -393,27 +436,29 @@ class EntityBackup:
                 chunk = keys[start : start + CATALOG_BATCH]
                 had.update(current.filter(key__in=chunk).values_list("key", flat=True))
                 current.filter(key__in=chunk).update(valid_to=snapshot)
-            rows = [
-                CatalogItem(
-                    account_id=entity.account_id,
-                    entity=entity,
-                    key=item.key,
-                    path=item.path,
-                    folder=item.path.rpartition("/")[0],
-                    name=item.name[:500],
-                    kind=item.kind,
-                    author=item.author[:300],
-                    size=item.size,
-                    modified=item.modified,
-                    version=item.version,
-                    content_version=item.content_version,
-                    meta=dict(item.meta),
-                    valid_from=snapshot,
-                )
-                for item in changes.values()
-                if item is not None
-            ]
-            CatalogItem.objects.bulk_create(rows, batch_size=CATALOG_BATCH)
+            new = [item for item in changes.values() if item is not None]
+            for start in range(0, len(new), CATALOG_BATCH):  # a batch's texts in memory at a time
+                rows = [
+                    CatalogItem(
+                        account_id=entity.account_id,
+                        entity=entity,
+                        key=item.key,
+                        path=item.path,
+                        folder=item.path.rpartition("/")[0],
+                        name=item.name[:500],
+                        kind=item.kind,
+                        author=item.author[:300],
+                        size=item.size,
+                        modified=item.modified,
+                        version=item.version,
+                        content_version=item.content_version,
+                        meta=dict(item.meta),
+                        text=self.texts.get(item.key, item.content_version) or "",
+                        valid_from=snapshot,
+                    )
+                    for item in new[start : start + CATALOG_BATCH]
+                ]
+                CatalogItem.objects.bulk_create(rows)
             self.result.added = sum(1 for k, i in changes.items() if i is not None and k not in had)
             self.result.changed = sum(1 for k, i in changes.items() if i is not None and k in had)
             self.result.removed = sum(1 for k, i in changes.items() if i is None and k in had)
@@ -436,6 +481,7 @@ class EntityBackup:
                 last_backup_at=now,
                 first_backup_at=entity.first_backup_at or now,
             )
+        self.texts.close()
         for entry in self.result.failed[:200]:
             jobs.add_log(self.job, f"Skipped {entry['path']}: {entry['error']}", JobLog.Level.WARNING)
 

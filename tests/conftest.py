@@ -86,6 +86,7 @@ def _isolated_settings(settings: object, tmp_path: Path) -> None:
     }
     # Backup repositories of this test only. (pytest-django loads the settings before this file
     # sets BACKSTOP_DATA_DIR, so the configured default would be ./var.)
+    settings.BACKSTOP_DATA_DIR = tmp_path / "data"  # type: ignore[attr-defined]
     settings.BACKSTOP_STORAGE = {  # type: ignore[attr-defined]
         region.code: (tmp_path / "storage" / region.code).as_uri() for region in REGIONS
     }

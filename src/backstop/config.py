@@ -162,6 +162,7 @@ class Config:
     sandbox_box_url: str = ""
     box_client_id: str | None = None
     box_client_secret: str | None = field(default=None, repr=False)
+    export_private_endpoints: bool = False
 
     @property
     def uses_sqlite(self) -> bool:
@@ -238,4 +239,5 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         sandbox_box_url=env_str(env, "BACKSTOP_SANDBOX_BOX_URL", "").rstrip("/"),
         box_client_id=_raw(env, "BACKSTOP_BOX_CLIENT_ID"),
         box_client_secret=_raw(env, "BACKSTOP_BOX_CLIENT_SECRET"),
+        export_private_endpoints=env_bool(env, "BACKSTOP_EXPORT_PRIVATE_ENDPOINTS", False),
     )

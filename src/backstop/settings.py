@@ -20,6 +20,10 @@ BACKSTOP_BASE_URL = CONFIG.base_url
 BACKSTOP_SUPPORT_EMAIL = CONFIG.support_email
 BACKSTOP_MASTER_KEY = CONFIG.master_key
 BACKSTOP_STORAGE = CONFIG.storage
+BACKSTOP_DATA_DIR = CONFIG.data_dir
+# Exports to object stores on private addresses (on-premises MinIO): off, so a customer's
+# endpoint cannot reach the installation's own network.
+BACKSTOP_EXPORT_PRIVATE_ENDPOINTS = CONFIG.export_private_endpoints
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -570,7 +570,7 @@ def describe_destination(destination: Mapping[str, Any]) -> str:
 
 
 def _allow_private_endpoints() -> bool:
-    return bool(getattr(settings, "BACKSTOP_EXPORT_PRIVATE_ENDPOINTS", False))
+    return bool(settings.BACKSTOP_EXPORT_PRIVATE_ENDPOINTS)
 
 
 def _check_reachable_host(destination: Mapping[str, str]) -> None:
@@ -696,8 +696,7 @@ def check_destination(destination: Mapping[str, Any], credentials: Mapping[str, 
 
 
 def exports_root() -> Path:
-    data_dir = getattr(settings, "BACKSTOP_DATA_DIR", None) or settings.CONFIG.data_dir
-    return Path(data_dir) / "exports"
+    return Path(settings.BACKSTOP_DATA_DIR) / "exports"
 
 
 def exports_dir(account: Account | int) -> Path:

@@ -9,7 +9,6 @@ refused. Nothing is queued then.
 
 from __future__ import annotations
 
-import base64
 import logging
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -22,7 +21,6 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from backstop import secrets
 from backstop.audit import events as audit
 from backstop.backups import jobs
 from backstop.backups.models import ActivityEvent, Entity, Job
@@ -39,7 +37,12 @@ MODE_LABELS = {"new": "non-destructive", "replace": "in place, replace", "bypass
 
 
 class RecoveryError(Exception):
-    """A request refused before any job starts; the message is meant for the person."""
+    """A request refused before any job starts; the message is meant for the person, `field`
+    names the form field it is about ("" for the request as a whole)."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,15 +169,6 @@ def request_restore(
     return job
 
 
-def seal_credentials(account_id: int, credentials: dict[str, Any]) -> str:
-    return base64.b64encode(secrets.seal(credentials, f"export:{account_id}")).decode()
-
-
-def unseal_credentials(job: Job) -> dict[str, Any]:
-    sealed = job.params.get("sealed")
-    return secrets.unseal(base64.b64decode(sealed), f"export:{job.account_id}") if sealed else {}
-
-
 def request_export(
     request: HttpRequest,
     access: AccountAccess,
@@ -182,7 +176,13 @@ def request_export(
     destination: dict[str, Any],
     credentials: dict[str, Any] | None = None,
 ) -> Job:
-    from backstop.backups.export import DestinationError, check_destination
+    from backstop.backups.export import (
+        DestinationError,
+        check_destination,
+        describe_destination,
+        seal_credentials,
+        validate_destination,
+    )
 
     user = request.user
     source = _entity(access, user, selection.entity_id, perms.EXPORT)
@@ -191,17 +191,18 @@ def request_export(
     items, size = selection_totals(source, selection)
     if not items:
         raise RecoveryError("There is nothing backed up in what you picked.")
-    kind = destination.get("kind", "download")
-    if kind != "download":
-        try:
+    try:
+        destination = validate_destination(destination)  # only the known, non-secret fields
+        if destination["kind"] != "download":
             check_destination(destination, credentials or {})
-        except DestinationError as exc:
-            raise RecoveryError(str(exc)) from exc
+    except DestinationError as exc:
+        raise RecoveryError(exc.message, exc.field) from exc
+    kind = destination["kind"]
     when = backup_date(source, selection)
     params: dict[str, Any] = {
         "selection": selection.as_params(),
         "label": _label(source, selection, items),
-        "destination": {k: v for k, v in destination.items() if isinstance(v, str)},
+        "destination": destination,
         "backup_date": when.isoformat() if when else "",
         "items_total": items,
         "bytes_total": size,
@@ -218,23 +219,9 @@ def request_export(
             access.account,
             source.task.service,
             source.task.name,
-            f"Export of {params['label']} to {destination_label(params['destination'])}",
+            f"Export of {params['label']} to {describe_destination(destination)}",
         )
     return job
-
-
-def destination_label(destination: dict[str, Any]) -> str:
-    kind = destination.get("kind", "download")
-    if kind == "download":
-        return "a zip download"
-    names = {
-        "s3": "Amazon S3",
-        "s3_compatible": "S3-compatible storage",
-        "azure": "Azure Blob",
-        "gcs": "Google Cloud",
-    }
-    where = "/".join(p for p in (destination.get("bucket", ""), destination.get("prefix", "")) if p)
-    return f"{names.get(kind, kind)} {where}".strip()
 
 
 # -- when a restore or export ends

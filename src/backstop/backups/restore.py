@@ -22,7 +22,7 @@ from backstop.backups import jobs
 from backstop.backups.models import Entity, Job, JobLog
 from backstop.backups.recovery import Selected, Selection, resolve
 from backstop.connectors.base import Connector, EntityInfo, RestoreItem, RestoreOptions, RestoreResult
-from backstop.engine.repository import Repository
+from backstop.engine.repository import Repository, SnapshotInfo
 
 CHECKPOINT_EVERY = 5.0  # seconds
 LOG_LIMIT = 1000  # log lines about single items, then only the counts
@@ -49,6 +49,7 @@ class RestoreRun:
         self.logged = int(saved.get("logged", 0))
         self._last_save = time.monotonic()
         self.stopped = False
+        self._snapshots: dict[str, SnapshotInfo] = {}
 
     def _items(self, pending: deque[Selected]) -> Iterator[RestoreItem]:
         for selected in resolve(self.source, self.selection, after=self.after):
@@ -58,9 +59,15 @@ class RestoreRun:
             pending.append(selected)
             yield RestoreItem(
                 selected.item,
-                partial(self.repo.open_item, selected.snapshot_id, selected.row.path),
+                partial(self.repo.open_item, self._snapshot(selected.snapshot_id), selected.row.path),
                 target_path(selected, self.target_params),
             )
+
+    def _snapshot(self, snapshot_id: str) -> SnapshotInfo:
+        # Looked up once per run: finding a snapshot by id lists the repository's snapshots.
+        if snapshot_id not in self._snapshots:
+            self._snapshots[snapshot_id] = self.repo.snapshot(snapshot_id)
+        return self._snapshots[snapshot_id]
 
     def run(self) -> dict[str, Any]:
         mode = self.target_params.get("mode", "new")

@@ -234,6 +234,7 @@ def run_restore(job: Job) -> None:
 
 
 def run_export(job: Job) -> None:
+    from backstop.backups.export import forget_credentials
     from backstop.backups.export import run_export as export
     from backstop.backups.recovery_jobs import finished
 
@@ -244,19 +245,19 @@ def run_export(job: Job) -> None:
     try:
         with jobs.Control(job) as control:
             outcome = export(job, control)
-            if control.lost.is_set():
-                return
+            if outcome.lost or control.lost.is_set():
+                return  # another worker has the job now
     except Exception as exc:
         log.exception("export job %s failed", job.pk)
         jobs.add_log(job, f"Failed: {type(exc).__name__}: {exc}", JobLog.Level.ERROR)
         if jobs.finish(job, Job.Status.FAILED, error=f"{type(exc).__name__}: {exc}"):
+            forget_credentials(job)
             finished(job)
         return
-    result = outcome.result
-    progress = {
-        "items_done": int(result.get("items", 0)),
-        "bytes_done": int(result.get("bytes", 0)),
-        "items_failed": int(result.get("failed", 0)),
-    }
-    if jobs.finish(job, outcome.status, result=result, error=outcome.error, **progress):
+    if outcome.retryable and jobs.retry_later(
+        job, _backoff(job, None), f"The storage failed: {outcome.error}"
+    ):
+        return  # the checkpoint keeps what was written
+    if jobs.finish(job, outcome.status, result=outcome.result, error=outcome.error, **outcome.progress):
+        forget_credentials(job)  # the customer's keys are kept no longer than the job needs them
         finished(job)

@@ -177,7 +177,9 @@ def export_form(request: HttpRequest, access: AccountAccess, entity_id: int) -> 
             try:
                 job = request_export(request, access, selection, form.destination(), form.credentials())
             except RecoveryError as exc:
-                form.add_error(None, str(exc))
+                # The destination's check names the field it is about; "prefix" is `path_prefix` here.
+                field = {"prefix": "path_prefix"}.get(exc.field, exc.field)
+                form.add_error(field if field in form.fields else None, str(exc))
             else:
                 total = job.params.get("items_total", 0)
                 where = (

@@ -1,8 +1,9 @@
-"""Fixtures of the backups tests: a Box sandbox server per test."""
+"""Fixtures of the backups tests: a Box sandbox server per test, the session's moto S3 server."""
 
 from __future__ import annotations
 
 from tests.backups.sandbox import box_sandbox
+from tests.engine.conftest import moto_s3
 from tests.test_processes import installation
 
-__all__ = ["box_sandbox", "installation"]
+__all__ = ["box_sandbox", "installation", "moto_s3"]

@@ -117,7 +117,6 @@ MULTIPART_CONCURRENCY = 4
 UPLOAD_THREADS = 4
 UPLOADS_IN_FLIGHT = 8
 CHECKPOINT_ITEMS = 500
-CHECKPOINT_SECONDS = 30.0
 UNREADABLE_LIMIT = 200
 CHECK_RETRY = RetryPolicy(attempts=2, first_delay=0.2, max_delay=1.0)
 
@@ -1139,7 +1138,7 @@ class _ObjectExport(_Run):
             return False
         return (
             self._since_checkpoint >= CHECKPOINT_ITEMS
-            or time.monotonic() - self._last_checkpoint >= CHECKPOINT_SECONDS
+            or time.monotonic() - self._last_checkpoint >= settings.BACKSTOP_CHECKPOINT_SECONDS
         )
 
     def _checkpoint(self, rows: _Rows, index: int, last_path: str) -> None:

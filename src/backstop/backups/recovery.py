@@ -39,7 +39,8 @@ def snapshots(
 
 
 def rows_of(entity: Entity) -> QuerySet[CatalogItem]:
-    return CatalogItem.objects.filter(account_id=entity.account_id, entity=entity)
+    # The indexed body text stays in the database: listings and restores never need it.
+    return CatalogItem.objects.filter(account_id=entity.account_id, entity=entity).defer("text")
 
 
 def as_of(rows: QuerySet[CatalogItem], snapshot: Snapshot) -> QuerySet[CatalogItem]:

@@ -92,7 +92,9 @@ def _databases() -> dict[str, Any]:
         }
     else:
         db["CONN_HEALTH_CHECKS"] = True
-    db["TEST"] = {"NAME": None}
+    # Tests on SQLite use a file like the embedded default does (WAL, a busy timeout), not the
+    # shared-cache memory database, whose table locks fail at once when a job runs in a thread.
+    db["TEST"] = {"NAME": str(CONFIG.data_dir / "test.sqlite3") if CONFIG.uses_sqlite else None}
     return {"default": db}
 
 

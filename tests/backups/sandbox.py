@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from backstop.backups.models import BackupTask, Entity
-from backstop.backups.services import create_task, discover
+from backstop.backups import runner
+from backstop.backups.models import BackupTask, Entity, Job
+from backstop.backups.services import backup_now, create_task, discover
 from backstop.sandbox.box import BoxSandbox, Item, User, client_settings
 from backstop.tenancy.models import Account
 
@@ -80,3 +81,30 @@ def box_sandbox() -> Iterator[BoxSandbox]:
 
 def entity_of(task: BackupTask, user: User) -> Entity:
     return Entity.objects.get(task=task, key=str(user.id))
+
+
+def backed_up(entity: Entity) -> Entity:
+    """Backs the entity up now, in this process; fails the test unless it succeeds."""
+    (job,) = backup_now([entity])
+    runner.run(job.pk)
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    entity.refresh_from_db()
+    return entity
+
+
+def live_files(tenant: BoxTenant, login: str) -> dict[str, Item]:
+    """Every live file of the user by path: the sandbox's own view."""
+    st = tenant.state
+    user = next(u for u in tenant.users if u.login == login)
+    found: dict[str, Item] = {}
+
+    def walk(folder: Item, prefix: str) -> None:
+        for child in st.children(folder):
+            if child.type == "folder":
+                walk(child, f"{prefix}{child.name}/")
+            else:
+                found[f"{prefix}{child.name}"] = child
+
+    walk(st.root(user), "")
+    return found

@@ -3,26 +3,19 @@ original bytes, and an incremental that downloads only the new message."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from imapclient import IMAPClient
 
 from backstop.backups import runner
 from backstop.backups.models import CatalogItem, Entity, Job
 from backstop.backups.repos import open_repository
-from backstop.backups.services import backup_now, create_task, discover
+from backstop.backups.services import backup_now, discover
 from backstop.sandbox.mail import generate_messages
+from tests.backups.mailbox import imap_task
 from tests.conftest import Personas
 from tests.connectors.dovecot import Dovecot
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(scope="module")
-def dovecot() -> Iterator[Dovecot]:
-    with Dovecot() as server:
-        yield server
 
 
 def _run(entity: Entity) -> Job:
@@ -42,20 +35,7 @@ def test_a_mailbox_is_backed_up_with_its_bytes_and_incrementally(
         imap.create_folder("Projekte.Größe")
         for i, message in enumerate(messages):
             imap.append("INBOX" if i % 2 else "Projekte.Größe", message)
-    task = create_task(
-        personas.a,
-        "imap",
-        "Mail",
-        connector_settings={
-            "host": dovecot.host,
-            "port": dovecot.port,
-            "security": "none",
-            "auth": "password",
-            "username": user,
-        },
-        secrets={"password": password},
-        source_tenant=dovecot.host,
-    )
+    task = imap_task(personas.a, dovecot, user, password)
     discover(task)
     entity = Entity.objects.get(task=task)
     assert entity.key == user

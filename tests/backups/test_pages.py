@@ -134,12 +134,6 @@ def test_imap_add_with_an_unreachable_server_says_so_and_saves_nothing(personas:
     assert not BackupTask.objects.exists()
 
 
-@pytest.fixture(scope="module")
-def dovecot() -> Iterator[Dovecot]:
-    with Dovecot() as server:
-        yield server
-
-
 def test_imap_add_against_dovecot_refuses_a_wrong_password_then_connects(
     personas: Personas, dovecot: Dovecot
 ) -> None:

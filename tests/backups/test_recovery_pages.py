@@ -16,11 +16,11 @@ from django.utils import timezone
 
 from backstop.backups import runner
 from backstop.backups.models import BackupTask, CatalogItem, Entity, Job, Snapshot
-from backstop.backups.services import backup_now, create_task, disconnect_task
-from backstop.sandbox.box import BoxSandbox, Item
+from backstop.backups.services import create_task, disconnect_task
+from backstop.sandbox.box import BoxSandbox
 from backstop.tenancy import permissions as perms
 from backstop.tenancy.models import Membership
-from tests.backups.sandbox import BoxTenant, entity_of, seed_tenant
+from tests.backups.sandbox import BoxTenant, backed_up, entity_of, live_files, seed_tenant
 from tests.conftest import Personas
 from tests.factories import MembershipFactory, UserFactory
 
@@ -32,32 +32,6 @@ VICTIM = "Documents/file-001.txt"
 @pytest.fixture(autouse=True)
 def _sandbox_on(settings: LazySettings) -> None:
     settings.BACKSTOP_SANDBOX = True
-
-
-def backed_up(entity: Entity) -> Entity:
-    (job,) = backup_now([entity])
-    runner.run(job.pk)
-    job.refresh_from_db()
-    assert job.status == Job.Status.SUCCEEDED, job.error
-    entity.refresh_from_db()
-    return entity
-
-
-def live_files(tenant: BoxTenant, login: str) -> dict[str, Item]:
-    """Every live file of the user by path: the sandbox's own view."""
-    st = tenant.state
-    user = next(u for u in tenant.users if u.login == login)
-    found: dict[str, Item] = {}
-
-    def walk(folder: Item, prefix: str) -> None:
-        for child in st.children(folder):
-            if child.type == "folder":
-                walk(child, f"{prefix}{child.name}/")
-            else:
-                found[f"{prefix}{child.name}"] = child
-
-    walk(st.root(user), "")
-    return found
 
 
 @dataclass

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,12 +22,13 @@ from backstop.backups.models import ActivityEvent, CatalogItem, Entity, Job, Sna
 from backstop.backups.recovery import Selection
 from backstop.backups.recovery_jobs import RecoveryError, RestoreTarget, request_restore
 from backstop.backups.restore import target_path
-from backstop.backups.services import backup_now, create_task, disconnect_task, discover
+from backstop.backups.services import disconnect_task, discover
 from backstop.sandbox.box import BoxSandbox
 from backstop.sandbox.mail import generate_messages
 from backstop.tenancy.models import Account
 from backstop.tenancy.scoping import AccountAccess, account_access
-from tests.backups.sandbox import BoxTenant, entity_of, seed_tenant
+from tests.backups.mailbox import imap_task
+from tests.backups.sandbox import backed_up, entity_of, live_files, seed_tenant
 from tests.conftest import Personas
 from tests.connectors.dovecot import Dovecot
 from tests.helpers import messages_to
@@ -39,21 +39,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def _sandbox_on(settings: LazySettings) -> None:
     settings.BACKSTOP_SANDBOX = True
-
-
-@pytest.fixture(scope="module")
-def dovecot() -> Iterator[Dovecot]:
-    with Dovecot() as server:
-        yield server
-
-
-def backed_up(entity: Entity) -> Entity:
-    (job,) = backup_now([entity])
-    runner.run(job.pk)
-    job.refresh_from_db()
-    assert job.status == Job.Status.SUCCEEDED, job.error
-    entity.refresh_from_db()
-    return entity
 
 
 def as_user(user: User, account: Account) -> tuple[HttpRequest, AccountAccess]:
@@ -70,24 +55,6 @@ def restore(user: User, account: Account, selection: Selection, target: RestoreT
     runner.run(job.pk)
     job.refresh_from_db()
     return job
-
-
-def live_files(tenant: BoxTenant, login: str) -> dict[str, Any]:
-    """Every live file of the user by path: the sandbox's own view."""
-    st = tenant.state
-    user = next(u for u in tenant.users if u.login == login)
-    found: dict[str, Any] = {}
-
-    def walk(folder: Any, prefix: str) -> None:
-        for child in st.children(folder):
-            path = f"{prefix}{child.name}"
-            if child.type == "folder":
-                walk(child, path + "/")
-            else:
-                found[path] = child
-
-    walk(st.root(user), "")
-    return found
 
 
 # -- Box
@@ -253,20 +220,7 @@ def test_imap_message_found_by_a_body_word_restored_to_another_folder_byte_for_b
         imap.append(
             "INBOX", needle, flags=[b"\\Seen", b"\\Flagged"], msg_time=datetime(2026, 3, 3, 10, tzinfo=UTC)
         )
-    task = create_task(
-        personas.a,
-        "imap",
-        "Mail",
-        connector_settings={
-            "host": dovecot.host,
-            "port": dovecot.port,
-            "security": "none",
-            "auth": "password",
-            "username": user,
-        },
-        secrets={"password": password},
-        source_tenant=dovecot.host,
-    )
+    task = imap_task(personas.a, dovecot, user, password)
     discover(task)
     entity = backed_up(Entity.objects.get(task=task))
 

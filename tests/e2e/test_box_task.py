@@ -8,21 +8,17 @@ queued jobs are run by a small loop in the test, standing in for `backstop worke
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connection
 from playwright.sync_api import Page, expect
 
-from backstop.backups import runner
 from backstop.backups.models import BackupTask, Entity, Job
 from backstop.sandbox.box import BoxSandbox
 from tests.conftest import Personas
-from tests.e2e.helpers import sign_in
+from tests.e2e.helpers import sign_in, worker
 from tests.factories import PASSWORD
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("transactional_db")]
@@ -47,31 +43,6 @@ def box(settings: Any, live_server: Any) -> Iterator[BoxSandbox]:
         yield sb
     finally:
         sb.stop()
-
-
-@contextmanager
-def worker() -> Iterator[list[int]]:
-    """Runs pending jobs as they appear, like `backstop worker` would; yields the ids it ran."""
-    stop = threading.Event()
-    ran: list[int] = []
-
-    def loop() -> None:
-        try:
-            while not stop.is_set():
-                for job_id in Job.objects.filter(status=Job.Status.PENDING).values_list("pk", flat=True):
-                    runner.run(job_id)
-                    ran.append(job_id)
-                stop.wait(0.3)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=loop, name="test-worker", daemon=True)
-    thread.start()
-    try:
-        yield ran
-    finally:
-        stop.set()
-        thread.join(timeout=30)
 
 
 def _row(page: Page, name: str) -> Any:

@@ -12,25 +12,22 @@ standing in for `backstop worker`."""
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from backstop.backups import runner
 from backstop.backups.models import BackupTask, Entity, Job, Snapshot
-from backstop.backups.services import backup_now, create_task, discover
+from backstop.backups.services import create_task, discover
 from backstop.sandbox.box import BoxSandbox, Item, State, User, client_settings
+from tests.backups.sandbox import backed_up
 from tests.conftest import Personas
-from tests.e2e.helpers import sign_in
+from tests.e2e.helpers import sign_in, worker
 from tests.factories import PASSWORD
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("transactional_db")]
@@ -49,38 +46,6 @@ def box(settings: Any) -> Iterator[BoxSandbox]:
         yield sb
     finally:
         sb.stop()
-
-
-@contextmanager
-def worker() -> Iterator[list[int]]:
-    """Runs pending jobs as they appear, like `backstop worker` would; yields the ids it ran."""
-    stop = threading.Event()
-    ran: list[int] = []
-
-    def loop() -> None:
-        try:
-            while not stop.is_set():
-                for job_id in Job.objects.filter(status=Job.Status.PENDING).values_list("pk", flat=True):
-                    runner.run(job_id)
-                    ran.append(job_id)
-                stop.wait(0.3)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=loop, name="test-worker", daemon=True)
-    thread.start()
-    try:
-        yield ran
-    finally:
-        stop.set()
-        thread.join(timeout=30)
-
-
-def backup(entity: Entity) -> None:
-    (job,) = backup_now([entity])
-    runner.run(job.pk)
-    job.refresh_from_db()
-    assert job.status == Job.Status.SUCCEEDED, job.error
 
 
 def child(st: State, folder: Item, name: str) -> Item:
@@ -146,12 +111,12 @@ def test_alice_restores_a_deleted_file_from_yesterday_then_replaces_and_bypasses
 
     # Yesterday's backup (the first snapshot, dated back a day), then the file is deleted and
     # today's backup no longer has it.
-    backup(entity)
+    backed_up(entity)
     yesterday = timezone.now() - timedelta(days=1)
     Snapshot.objects.filter(entity=entity).update(time=yesterday)
     Entity.objects.filter(pk=entity.pk).update(first_backup_at=yesterday)
     st.delete(files["budget"])
-    backup(entity)
+    backed_up(entity)
     assert Snapshot.objects.filter(entity=entity).count() == 2
 
     sign_in(page, live_server.url, personas.alice.email, PASSWORD)

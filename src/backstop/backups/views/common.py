@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Max, Sum
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.http import Http404, HttpRequest
 
 from backstop.backups.connections import ServiceInfo, service_info
@@ -115,6 +116,41 @@ def ordered_counts(counts: dict[str, int], keep_empty: bool = False) -> list[Sta
         for code, label in S.choices
         if keep_empty or counts.get(code)
     ]
+
+
+ENTITY_PAGE_SIZE = 25
+
+
+@dataclass
+class EntityTable:
+    """A page of entities filtered by the request's search (`q`) and status, with the status
+    counts of all of them for the filter pills."""
+
+    page: Page[Entity]
+    query: str
+    status: str
+    counts: dict[str, int]
+    filters: list[StatusCount]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def entity_table(request: HttpRequest, base: QuerySet[Entity]) -> EntityTable:
+    query = request.GET.get("q", "").strip()[:200]
+    status = request.GET.get("status", "")
+    status = status if status in S.values else ""
+    counts: dict[str, int] = dict(base.order_by().values_list("status").annotate(n=Count("pk")))
+    rows = base
+    if query:
+        rows = rows.filter(Q(name__icontains=query) | Q(email__icontains=query))
+    if status:
+        rows = rows.filter(status=status)
+    page = Paginator(rows.order_by("name", "pk"), ENTITY_PAGE_SIZE).get_page(request.GET.get("page"))
+    filters = [StatusCount("", "All", sum(counts.values()), "secondary")]
+    filters += [f for f in ordered_counts(counts, keep_empty=True) if f.count or f.code == status]
+    return EntityTable(page, query, status, counts, filters)
 
 
 def home_context(request: HttpRequest, access: AccountAccess) -> dict[str, object]:

@@ -7,8 +7,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.paginator import Paginator
-from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -18,17 +16,15 @@ from backstop.backups import services
 from backstop.backups.models import DELETE_GRACE, BackupTask, Entity, Job
 from backstop.backups.views.common import (
     STATUS_STYLES,
-    StatusCount,
     entities_of,
+    entity_table,
     get_task,
     info_of,
-    ordered_counts,
 )
 from backstop.tenancy import permissions as perms
 from backstop.tenancy.scoping import AccountAccess
 from backstop.tenancy.views.decorators import account_view
 
-PAGE_SIZE = 25
 OPEN = (Job.Status.PENDING, Job.Status.RUNNING)
 S = Entity.Status
 
@@ -41,29 +37,14 @@ ACTIONS: dict[str, tuple[str, str]] = {
 }
 
 
-def _filters(request: HttpRequest) -> tuple[str, str]:
-    query = request.GET.get("q", "").strip()[:200]
-    status = request.GET.get("status", "")
-    return query, status if status in S.values else ""
-
-
 def table_context(request: HttpRequest, task: BackupTask) -> dict[str, Any]:
-    query, status = _filters(request)
-    base = entities_of(request, task)
-    counts: dict[str, int] = dict(base.order_by().values_list("status").annotate(n=Count("pk")))
-    rows = base
-    if query:
-        rows = rows.filter(Q(name__icontains=query) | Q(email__icontains=query))
-    if status:
-        rows = rows.filter(status=status)
-    page = Paginator(rows.order_by("name", "pk"), PAGE_SIZE).get_page(request.GET.get("page"))
+    table = entity_table(request, entities_of(request, task))
+    page, query, status, counts = table.page, table.query, table.status, table.counts
     open_jobs = Job.objects.restrict(request.user, perms.VIEW_TASKS).filter(
         task=task, kind=Job.Kind.BACKUP, status__in=OPEN
     )
     jobs = {job.entity_id: job for job in open_jobs.filter(entity_id__in=[e.pk for e in page])}
-    total = sum(counts.values())
-    filters = [StatusCount("", "All", total, "secondary")]
-    filters += [f for f in ordered_counts(counts, keep_empty=True) if f.count or f.code == status]
+    total = table.total
     return {
         "page": page,
         "rows": [
@@ -71,7 +52,7 @@ def table_context(request: HttpRequest, task: BackupTask) -> dict[str, Any]:
         ],
         "query": query,
         "status": status,
-        "filters": filters,
+        "filters": table.filters,
         "entity_total": total,
         "entity_label": info_of(task).entity_label or "entities",
         "polling": bool(counts.get(S.IN_PROCESS)) or open_jobs.exists(),

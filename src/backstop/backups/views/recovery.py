@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count, Max, Q, Sum
+from django.db.models import Count, Max, Sum
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.utils import timezone
@@ -28,13 +28,12 @@ from django.views.decorators.vary import vary_on_headers
 from backstop.backups import recovery
 from backstop.backups.forms_recovery import RangeForm, SearchForm
 from backstop.backups.models import BackupTask, CatalogItem, Entity, Snapshot
-from backstop.backups.views.common import SERVICE_ICONS, STATUS_STYLES, StatusCount, info_of, tasks_of
+from backstop.backups.views.common import SERVICE_ICONS, STATUS_STYLES, entity_table, info_of, tasks_of
 from backstop.tenancy import permissions as perms
 from backstop.tenancy.scoping import AccountAccess
 from backstop.tenancy.views.decorators import account_view, is_htmx
 
 RECOVER = (perms.RESTORE, perms.EXPORT, perms.PREVIEW_DATA)
-PAGE_SIZE = 25
 SNAPSHOT_PAGE = 20
 FOLDER_TOTALS = 25  # sub-folders shown with their item count and size; more are shown without
 S = Entity.Status
@@ -319,32 +318,17 @@ def home(request: HttpRequest, access: AccountAccess) -> HttpResponse:
 
 
 def _table(request: HttpRequest, task: BackupTask, base: Any) -> dict[str, Any]:
-    query = request.GET.get("q", "").strip()[:200]
-    status = request.GET.get("status", "")
-    status = status if status in S.values else ""
-    counts: dict[str, int] = dict(base.order_by().values_list("status").annotate(n=Count("pk")))
-    rows = base
-    if query:
-        rows = rows.filter(Q(name__icontains=query) | Q(email__icontains=query))
-    if status:
-        rows = rows.filter(status=status)
-    page = Paginator(rows.order_by("name", "pk"), PAGE_SIZE).get_page(request.GET.get("page"))
-    filters = [StatusCount("", "All", sum(counts.values()), "secondary")]
-    filters += [
-        StatusCount(code, label, counts.get(code, 0), STATUS_STYLES[code])
-        for code, label in S.choices
-        if counts.get(code) or code == status
-    ]
+    table = entity_table(request, base)
     return {
-        "page": page,
-        "rows": [(entity, STATUS_STYLES.get(entity.status, "secondary")) for entity in page],
-        "query": query,
-        "status": status,
-        "filters": filters,
+        "page": table.page,
+        "rows": [(entity, STATUS_STYLES.get(entity.status, "secondary")) for entity in table.page],
+        "query": table.query,
+        "status": table.status,
+        "filters": table.filters,
         "entity_label": info_of(task).entity_label or "entities",
-        "backed_up": sum(counts.values()),
+        "backed_up": table.total,
         "pager_query": urlencode(
-            [(k, v) for k, v in (("task", task.pk), ("q", query), ("status", status)) if v]
+            [(k, v) for k, v in (("task", task.pk), ("q", table.query), ("status", table.status)) if v]
         ),
     }
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.conf import LazySettings
+from django.db import connection
 from django.http import HttpRequest
 from django.test import RequestFactory
 from imapclient import IMAPClient
@@ -175,7 +176,13 @@ def test_cancel_mid_restore_keeps_what_was_done_with_honest_counts(
     job = request_restore(request, access, whole, RestoreTarget(entity.pk))
     box_sandbox.faults.add("latency", path="/files/content", latency=0.15)
 
-    worker = threading.Thread(target=runner.run, args=(job.pk,))
+    def work() -> None:
+        try:
+            runner.run(job.pk)
+        finally:
+            connection.close()  # the thread's own connection, or PostgreSQL's teardown waits on it
+
+    worker = threading.Thread(target=work)
     worker.start()
     deadline = time.monotonic() + 30
     while Job.objects.get(pk=job.pk).items_done < 5 and time.monotonic() < deadline:

@@ -212,7 +212,7 @@ def resolve(entity: Entity, selection: Selection, after: str = "") -> Iterator[S
     if after:
         rows = rows.filter(path__gt=after)
     as_of_pk = selection.snapshot_id
-    for row in rows.iterator(chunk_size=STREAM_CHUNK):
+    for row in _in_chunks(entity, rows):
         in_chosen = (
             engine_id is not None
             and as_of_pk is not None
@@ -220,6 +220,20 @@ def resolve(entity: Entity, selection: Selection, after: str = "") -> Iterator[S
             and (row.valid_to_id is None or row.valid_to_id > as_of_pk)
         )
         yield Selected(row, engine_id if in_chosen and engine_id else row.valid_from.snapshot_id)
+
+
+def _in_chunks(entity: Entity, rows: QuerySet[CatalogItem]) -> Iterator[CatalogItem]:
+    """The rows in order, each chunk read to its end before it is used. A cursor left open
+    across the run (`iterator()`) would hold SQLite's read while the job writes its checkpoint,
+    and the write is refused. The ids come first in one read (small even for a million rows);
+    each chunk is then one query by primary key."""
+    ids = list(rows.values_list("pk", flat=True))
+    for start in range(0, len(ids), STREAM_CHUNK):
+        chunk = ids[start : start + STREAM_CHUNK]
+        found = {row.pk: row for row in rows_of(entity).filter(pk__in=chunk).select_related("valid_from")}
+        for pk in chunk:
+            if pk in found:  # gone since (a purge): skipped
+                yield found[pk]
 
 
 def selection_totals(entity: Entity, selection: Selection) -> tuple[int, int]:

@@ -34,6 +34,7 @@ from django.db.models import BooleanField, F, Func, Max, Q, QuerySet, TextField,
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from backstop.backups.migrations._search import PUNCTUATION
 from backstop.backups.models import CatalogItem, Entity, Snapshot
 
 MAX_TERMS = 16
@@ -41,8 +42,6 @@ MAX_WORD = 100  # longer words are cut and matched as prefixes
 PAGE = 50
 FTS_TABLE = "backups_catalog_fts"
 SEARCH_INDEX = "catalog_search_idx"
-# As in migration 0003: keep them identical, or PostgreSQL stops using the index.
-PUNCTUATION = '!"#$&()*+,-./:;<=>?@[\\]^_`{|}~'
 DOCUMENT_COLUMNS = ("name", "author", "path", "text")
 
 _TERM = re.compile(r'"([^"]*)"?|([^\s"]+)')
@@ -129,7 +128,9 @@ def _tsquery(terms: list[Term]) -> str:
 
 def _pg_condition(text: list[Term], author: list[Term], name: list[Term]) -> Q:
     every = text + author + name
-    condition = Q(_Matches(_Vector(*(F(c) for c in DOCUMENT_COLUMNS)), _TsQuery(Value(_tsquery(every)))))
+    # The whole document is the stored, GIN-indexed column of migration 0004.
+    document = RawSQL(f'"{CatalogItem._meta.db_table}"."search_document"', (), output_field=TextField())
+    condition = Q(_Matches(document, _TsQuery(Value(_tsquery(every)))))
     for column, terms in (("author", author), ("name", name)):
         if terms:
             condition &= Q(_Matches(_Vector(F(column)), _TsQuery(Value(_tsquery(terms)))))
@@ -267,7 +268,17 @@ def grouped(rows: QuerySet[CatalogItem], limit: int = PAGE, offset: int = 0) -> 
     if not keys:
         return []
     found = {key: Found(key) for key in keys}
-    versions = list(rows.filter(key__in=keys).defer("text").order_by(*newest_first))
+    # The page's versions are read by key without the text match (which, with a common word,
+    # would be checked against every matching row per key), then kept if they matched.
+    scope = rows.filter(key=keys[0]).values_list("account_id", "entity_id").first()
+    assert scope is not None
+    candidates = list(
+        CatalogItem.objects.filter(account_id=scope[0], entity_id=scope[1], key__in=keys)
+        .defer("text")
+        .order_by(*newest_first)
+    )
+    matched = set(rows.filter(pk__in=[row.pk for row in candidates]).values_list("pk", flat=True))
+    versions = [row for row in candidates if row.pk in matched]
     held = _snapshots_holding(versions)
     for row in versions:
         found[row.key].versions.append(held[row.pk])

@@ -831,10 +831,11 @@ class ImapConnector(Connector):
     def restore(
         self, entity: EntityInfo, items: Iterable[RestoreItem], options: RestoreOptions
     ) -> Iterator[RestoreResult]:
+        ensured: set[str] = set()  # folders known to exist in this run
         for restore_item in items:
             item = restore_item.item
             try:
-                yield self._restore_one(restore_item, options)
+                yield self._restore_one(restore_item, options, ensured)
             except (AuthError, Unavailable):
                 raise
             except ConnectorError as e:
@@ -906,7 +907,8 @@ class ImapConnector(Connector):
                 same.append(uid)
         return same
 
-    def _append(self, client: IMAPClient, name: str, data: bytes, item: Item) -> int | None:
+    def _append(self, client: IMAPClient, name: str, data: bytes, item: Item) -> tuple[int, int] | None:
+        """APPENDs the message; (UIDVALIDITY, UID) when the server says (UIDPLUS's APPENDUID)."""
         flags = [str(f) for f in item.meta.get("flags") or () if str(f).lower() != "\\recent"]
         args: list[bytes] = [client._normalise_folder(name), ("(" + " ".join(flags) + ")").encode()]
         internal = item.meta.get("internal_date")
@@ -926,10 +928,12 @@ class ImapConnector(Connector):
             raise imaplib.IMAP4.error(f"APPEND failed: {_text(response[0]) if response else typ}")
         for line in response or ():
             if isinstance(line, bytes) and (match := _APPENDUID.search(line)):
-                return int(match.group(2)) if int(match.group(1)) else None
+                return (int(match.group(1)), int(match.group(2))) if int(match.group(1)) else None
         return None
 
-    def _restore_one(self, restore_item: RestoreItem, options: RestoreOptions) -> RestoreResult:
+    def _restore_one(
+        self, restore_item: RestoreItem, options: RestoreOptions, ensured: set[str]
+    ) -> RestoreResult:
         item = restore_item.item
         with restore_item.open() as stream:
             data = stream.read()
@@ -938,7 +942,9 @@ class ImapConnector(Connector):
 
         def work(client: IMAPClient) -> RestoreResult:
             name = self._target_folder(client, item, restore_item.target_path)
-            self._ensure_folder(client, name)
+            if name not in ensured:  # once per folder and run: a LIST per message costs
+                self._ensure_folder(client, name)
+                ensured.add(name)
             if options.mode in ("bypass", "replace"):
                 same = self._find_same(client, name, item, data)
                 if same and options.mode == "bypass":
@@ -949,11 +955,8 @@ class ImapConnector(Connector):
                         client.uid_expunge(same)
                     else:
                         client.expunge()
-            uid = self._append(client, name, data, item)
-            new_key = ""
-            if uid is not None:
-                status = client.folder_status(name, ["UIDVALIDITY"])
-                new_key = message_key(name, int(status[b"UIDVALIDITY"]), uid)
+            appended = self._append(client, name, data, item)
+            new_key = message_key(name, *appended) if appended is not None else ""
             return RestoreResult(item.key, "restored", new_key=new_key)
 
         return self._call(work)

@@ -13,14 +13,7 @@ expression, so queries use it (the test checks the plan).
 
 from django.db import migrations, models
 
-# ASCII punctuation but ' and %: PostgreSQL's parser reads "a/b.pdf", "x@y.z", "-12" or "<b>" as
-# one token (or drops it); turned into spaces they are words, as SQLite's tokenizer sees them.
-PUNCTUATION = '!"#$&()*+,-./:;<=>?@[\\]^_`{|}~'
-PG_VECTOR = (
-    "to_tsvector('simple'::regconfig, translate("
-    """"name" || ' ' || "author" || ' ' || "path" || ' ' || "text", """
-    f"'{PUNCTUATION}', '{' ' * len(PUNCTUATION)}'))"
-)
+from backstop.backups.migrations._search import PG_VECTOR
 
 SQLITE_FORWARD = [
     """CREATE VIRTUAL TABLE backups_catalog_fts USING fts5(

@@ -15,8 +15,9 @@ The index (migration 0003) covers name, author, path and the extracted body text
   entity's row is read (a word's postings span every entity: a common prefix costs what it
   matches in the whole catalog, which the embedded default keeps small). `author`
   and `name` restrict their words to that column (`author : (...)`). Diacritics are folded.
-- PostgreSQL: a GIN index on `to_tsvector('simple', translate(name || author || path || text))`
-  (`_Vector`, identical to the migration's expression) with `account_id` and `entity_id`. An
+- PostgreSQL: the stored column `search_document` = `to_tsvector('simple', translate(name ||
+  author || path || text))` under a GIN index (migrations 0003, 0004) with `account_id` and
+  `entity_id`; `_Vector` builds the same expression for one column. An
   author or name filter matches its words in the whole vector (the index) and in the vector of
   that column alone (a recheck of the candidate rows). Diacritics count ("cafe" ≠ "café").
 """

@@ -84,7 +84,7 @@ def write_snapshot(
     from django.db import transaction
 
     from backstop.backups.models import BackupTask, CatalogItem, Entity, Snapshot
-    from backstop.backups.pipeline import engine_meta
+    from backstop.backups.pipeline import catalog_row, engine_meta
     from backstop.backups.repos import open_repository
     from backstop.connectors.base import Item
 
@@ -141,26 +141,7 @@ def write_snapshot(
             bytes_stored=commit.stats.bytes_stored,
         )
         CatalogItem.objects.bulk_create(
-            [
-                CatalogItem(
-                    account_id=account.pk,
-                    entity=entity,
-                    key=item.key,
-                    path=item.path,
-                    folder=item.path.rpartition("/")[0],
-                    name=item.name,
-                    kind=item.kind,
-                    author=item.author,
-                    size=item.size,
-                    modified=item.modified,
-                    version=item.version,
-                    content_version=item.content_version,
-                    meta=dict(item.meta),
-                    valid_from=snapshot,
-                )
-                for item in items
-            ],
-            batch_size=1000,
+            [catalog_row(entity, item, snapshot) for item in items], batch_size=1000
         )
     Entity.objects.filter(pk=entity.pk).update(
         last_snapshot=commit.snapshot_id, items=commit.items, size=commit.size

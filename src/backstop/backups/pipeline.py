@@ -439,23 +439,7 @@ class EntityBackup:
             new = [item for item in changes.values() if item is not None]
             for start in range(0, len(new), CATALOG_BATCH):  # a batch's texts in memory at a time
                 rows = [
-                    CatalogItem(
-                        account_id=entity.account_id,
-                        entity=entity,
-                        key=item.key,
-                        path=item.path,
-                        folder=item.path.rpartition("/")[0],
-                        name=item.name[:500],
-                        kind=item.kind,
-                        author=item.author[:300],
-                        size=item.size,
-                        modified=item.modified,
-                        version=item.version,
-                        content_version=item.content_version,
-                        meta=dict(item.meta),
-                        text=self.texts.get(item.key, item.content_version) or "",
-                        valid_from=snapshot,
-                    )
+                    catalog_row(entity, item, snapshot, self.texts.get(item.key, item.content_version) or "")
                     for item in new[start : start + CATALOG_BATCH]
                 ]
                 CatalogItem.objects.bulk_create(rows)
@@ -484,6 +468,27 @@ class EntityBackup:
         self.texts.close()
         for entry in self.result.failed[:200]:
             jobs.add_log(self.job, f"Skipped {entry['path']}: {entry['error']}", JobLog.Level.WARNING)
+
+
+def catalog_row(entity: Entity, item: Item, snapshot: Snapshot, text: str = "") -> CatalogItem:
+    """The catalog's row for one version of an item, valid from `snapshot` on."""
+    return CatalogItem(
+        account_id=entity.account_id,
+        entity=entity,
+        key=item.key,
+        path=item.path,
+        folder=item.path.rpartition("/")[0],
+        name=item.name[:500],
+        kind=item.kind,
+        author=item.author[:300],
+        size=item.size,
+        modified=item.modified,
+        version=item.version,
+        content_version=item.content_version,
+        meta=dict(item.meta),
+        text=text,
+        valid_from=snapshot,
+    )
 
 
 def _unchanged(known: KnownItem | None, item: Item) -> bool:

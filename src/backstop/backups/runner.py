@@ -17,7 +17,7 @@ from datetime import timedelta
 from django.db import close_old_connections
 
 from backstop.backups import jobs
-from backstop.backups.models import Entity, Job, JobLog
+from backstop.backups.models import BackupTask, Entity, Job, JobLog
 from backstop.backups.pipeline import EntityBackup, RunResult, Stopped
 from backstop.backups.services import (
     ACTIVE_LIMITS,
@@ -91,6 +91,27 @@ def _backoff(job: Job, hint: float | None) -> timedelta:
     return timedelta(seconds=min(30 * 2 ** max(job.attempts - 1, 0), 3600))
 
 
+def _disconnected(job: Job, task: BackupTask, exc: AuthError) -> str:
+    """The source refused the task's credentials: the task is Disconnected until reconnected."""
+    error = f"The service refused our credentials: {exc}"
+    disconnect_task(task, str(exc))
+    jobs.add_log(job, error + " The task is now Disconnected.", JobLog.Level.ERROR)
+    return error
+
+
+def _retried(job: Job, exc: Throttled | Unavailable) -> bool:
+    """Back to Pending after a backoff (the source's Retry-After when it gave one); False when
+    the attempts are used up."""
+    hint = exc.retry_after if isinstance(exc, Throttled) else None
+    return jobs.retry_later(job, _backoff(job, hint), f"The service is not answering: {exc}")
+
+
+def _gave_up(job: Job, exc: Exception) -> str:
+    error = f"The service kept failing: {exc}"
+    jobs.add_log(job, error, JobLog.Level.ERROR)
+    return error
+
+
 def run_backup(job: Job) -> None:
     from backstop.backups.connections import connector_for
     from backstop.backups.repos import open_repository
@@ -129,16 +150,12 @@ def run_backup(job: Job) -> None:
                 status, error = Job.Status.CANCELED, "canceled"
                 jobs.add_log(job, "Canceled.", JobLog.Level.WARNING)
     except AuthError as exc:
-        error = f"The service refused our credentials: {exc}"
-        disconnect_task(task, str(exc))
-        jobs.add_log(job, error + " The task is now Disconnected.", JobLog.Level.ERROR)
+        error = _disconnected(job, task, exc)
     except (Throttled, Unavailable) as exc:
-        hint = exc.retry_after if isinstance(exc, Throttled) else None
-        if jobs.retry_later(job, _backoff(job, hint), f"The service is not answering: {exc}"):
+        if _retried(job, exc):
             settle_entity_status(entity)
             return
-        error = f"The service kept failing: {exc}"
-        jobs.add_log(job, error, JobLog.Level.ERROR)
+        error = _gave_up(job, exc)
     except Exception as exc:
         log.exception("backup job %s failed", job.pk)
         error = f"{type(exc).__name__}: {exc}"
@@ -198,15 +215,11 @@ def run_restore(job: Job) -> None:
             if control.lost.is_set():
                 return  # another worker has the job now
     except AuthError as exc:
-        error = f"The service refused our credentials: {exc}"
-        disconnect_task(task, str(exc))
-        jobs.add_log(job, error + " The task is now Disconnected.", JobLog.Level.ERROR)
+        error = _disconnected(job, task, exc)
     except (Throttled, Unavailable) as exc:
-        hint = exc.retry_after if isinstance(exc, Throttled) else None
-        if jobs.retry_later(job, _backoff(job, hint), f"The service is not answering: {exc}"):
+        if _retried(job, exc):
             return  # the checkpoint keeps what was done
-        error = f"The service kept failing: {exc}"
-        jobs.add_log(job, error, JobLog.Level.ERROR)
+        error = _gave_up(job, exc)
     except Exception as exc:
         log.exception("restore job %s failed", job.pk)
         error = f"{type(exc).__name__}: {exc}"

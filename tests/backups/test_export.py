@@ -27,6 +27,7 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from backstop.audit.models import AuditEvent
 from backstop.backups import downloads, export, jobs, runner
 from backstop.backups.export import DestinationError, ExportOutcome, Namer, safe_component, safe_entry_name
 from backstop.backups.models import BackupTask, CatalogItem, Entity, Job, Snapshot
@@ -481,6 +482,8 @@ def test_a_thousand_items_export_to_a_zip_downloaded_through_the_link(personas: 
     assert "attachment" in response["Content-Disposition"]
     body = b"".join(response.streaming_content)  # type: ignore[attr-defined]
     response.close()
+    (seen,) = AuditEvent.objects.filter(account=personas.a, activity="export_downloaded")
+    assert seen.performed_by == personas.alice.email and str(job.pk) in seen.description
 
     with zipfile.ZipFile(io.BytesIO(body)) as archive:
         assert archive.testzip() is None

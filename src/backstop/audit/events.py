@@ -6,6 +6,8 @@ page; the restore and export requests are recorded from the start.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.http import HttpRequest
 
 from backstop.audit.models import AuditEvent
@@ -13,10 +15,12 @@ from backstop.tenancy.models import Account
 
 RESTORE_REQUESTED = "restore_requested"
 EXPORT_REQUESTED = "export_requested"
+EXPORT_DOWNLOADED = "export_downloaded"
 
 LABELS = {
     RESTORE_REQUESTED: "Restore requested",
     EXPORT_REQUESTED: "Export requested",
+    EXPORT_DOWNLOADED: "Export downloaded",
 }
 
 
@@ -57,27 +61,23 @@ def record(
     )
 
 
-def restore_requested(
-    request: HttpRequest | None, account: Account, service: str, task_name: str, description: str
-) -> AuditEvent:
-    return record(
-        request,
-        RESTORE_REQUESTED,
-        account=account,
-        service=service,
-        task_name=task_name,
-        description=description,
-    )
+TaskEvent = Callable[[HttpRequest | None, Account, str, str, str], AuditEvent]
 
 
-def export_requested(
-    request: HttpRequest | None, account: Account, service: str, task_name: str, description: str
-) -> AuditEvent:
-    return record(
-        request,
-        EXPORT_REQUESTED,
-        account=account,
-        service=service,
-        task_name=task_name,
-        description=description,
-    )
+def _task_event(activity: str) -> TaskEvent:
+    """A named event about one task's data: (request, account, service, task name, description)."""
+
+    def event(
+        request: HttpRequest | None, account: Account, service: str, task_name: str, description: str
+    ) -> AuditEvent:
+        return record(
+            request, activity, account=account, service=service, task_name=task_name, description=description
+        )
+
+    event.__name__ = activity
+    return event
+
+
+restore_requested = _task_event(RESTORE_REQUESTED)
+export_requested = _task_event(EXPORT_REQUESTED)
+export_downloaded = _task_event(EXPORT_DOWNLOADED)

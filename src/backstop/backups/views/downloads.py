@@ -13,6 +13,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponseBase
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
+from backstop.audit import events as audit
 from backstop.backups import downloads
 
 
@@ -42,4 +43,12 @@ def export_download(request: HttpRequest, token: str) -> HttpResponseBase:
         content_type="application/zip",
     )
     response["Cache-Control"] = "private, no-store"
+    task = job.task
+    audit.export_downloaded(
+        request,
+        job.account,
+        task.service if task else "",
+        task.name if task else "",
+        f"Download of the export of {job.params.get('label', '')} (job {job.pk})",
+    )
     return response

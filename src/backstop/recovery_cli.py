@@ -181,19 +181,25 @@ def _ls(entity: Any, options: argparse.Namespace) -> int:
 
 
 def _find(entity: Any, options: argparse.Namespace) -> int:
-    from backstop.backups import recovery, search
+    from backstop.backups import search
 
-    start, end = options.start, options.end
     rows = search.search(
-        entity, text=" ".join(options.words), author=options.author, name=options.name, start=start, end=end
+        entity,
+        text=" ".join(options.words),
+        author=options.author,
+        name=options.name,
+        start=options.start,
+        end=options.end,
     )
     table = [("VERSION", "KIND", "NAME", "AUTHOR", "MODIFIED", "SIZE", "IN SNAPSHOTS")]
-    for row in rows[:500]:
-        held = recovery.versions_in(entity, row)
-        times = [s.time for s in held]
-        span = f"{len(times)}: {min(times):%Y-%m-%d}..{max(times):%Y-%m-%d}" if times else "0"
-        when = f"{row.modified:%Y-%m-%d %H:%M}" if row.modified else ""
-        table.append((str(row.pk), row.kind, row.name[:60], row.author[:40], when, _size(row.size), span))
+    for found in search.grouped(rows, limit=200):  # the page's grouping: no query per version
+        for version in found.versions:
+            row = version.row
+            span = f"{version.snapshots}"
+            if version.first and version.last:
+                span += f": {version.first:%Y-%m-%d}..{version.last:%Y-%m-%d}"
+            when = f"{row.modified:%Y-%m-%d %H:%M}" if row.modified else ""
+            table.append((str(row.pk), row.kind, row.name[:60], row.author[:40], when, _size(row.size), span))
     for line in _table(table):
         _out(line)
     return 0

@@ -434,7 +434,7 @@ def test_credentials_are_sealed_for_their_account() -> None:
 def test_credentials_are_forgotten_and_destinations_described_without_them(personas: Personas) -> None:
     sealed = export.seal_credentials(personas.a.pk, {"account_key": "a2V5"})
     job = Job.objects.create(account=personas.a, kind="export", params={"sealed": sealed, "label": "x"})
-    export.forget_credentials(job)
+    jobs.forget_secrets(job)
     job.refresh_from_db()
     assert job.params == {"label": "x"}
     destination = {"kind": "azure", "bucket": "box", "account_name": "acct", "prefix": "p/q"}

@@ -20,7 +20,7 @@ from backstop.accounts.models import User
 from backstop.audit.models import AuditEvent
 from backstop.backups import runner
 from backstop.backups.models import ActivityEvent, CatalogItem, Entity, Job, Snapshot
-from backstop.backups.recovery import Selection
+from backstop.backups.recovery import Selection, resolve
 from backstop.backups.recovery_jobs import RecoveryError, RestoreTarget, request_restore
 from backstop.backups.restore import target_path
 from backstop.backups.services import disconnect_task, discover
@@ -253,3 +253,18 @@ def test_imap_message_found_by_a_body_word_restored_to_another_folder_byte_for_b
     assert data[b"INTERNALDATE"].replace(tzinfo=None) == datetime(2026, 3, 3, 10) or data[
         b"INTERNALDATE"
     ].astimezone(UTC) == datetime(2026, 3, 3, 10, tzinfo=UTC)
+
+
+def test_a_resumed_restore_keeps_the_other_versions_of_a_path_it_stopped_in(
+    personas: Personas, box_sandbox: BoxSandbox
+) -> None:
+    tenant = seed_tenant(box_sandbox, users=1, files_per_user=2)
+    entity = backed_up(entity_of(tenant.task(personas.a), tenant.users[0]))
+    first = CatalogItem.objects.filter(entity=entity).order_by("path").first()
+    assert first is not None
+    second = CatalogItem.objects.get(pk=first.pk)
+    second.pk, second.version = None, first.version + "-b"  # another version, the same path
+    second.save()
+    picked = Selection(entity.pk, items=(first.pk, second.pk))
+    assert [s.row.pk for s in resolve(entity, picked)] == [first.pk, second.pk]
+    assert [s.row.pk for s in resolve(entity, picked, after=(first.path, first.pk))] == [second.pk]

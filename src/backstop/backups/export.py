@@ -364,13 +364,6 @@ def unseal_credentials(job: Job) -> dict[str, Any]:
     return secrets.unseal(base64.b64decode(sealed), _context(job.account_id))
 
 
-def forget_credentials(job: Job) -> None:
-    """Drops the sealed credentials from a finished job's params (call it after `jobs.finish`)."""
-    if "sealed" in job.params:
-        job.params = {k: v for k, v in job.params.items() if k != "sealed"}
-        Job.objects.filter(pk=job.pk).update(params=job.params)
-
-
 # -- destinations
 
 _AWS_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -925,7 +918,7 @@ class _ZipExport(_Run):
                         if self.control.should_stop:
                             stopped = True
                             break
-                        entry = namer.name(export_path(selected.row))
+                        entry = namer.name_for(selected)
                         try:
                             size, digest = self._add(archive, entry, selected)
                         except Unreadable as exc:
@@ -1066,7 +1059,7 @@ class _ObjectExport(_Run):
         try:
             for index, selected in enumerate(resolve(self.entity, self.selection)):
                 seen = index + 1
-                entry = namer.name(export_path(selected.row))
+                entry = namer.name_for(selected)
                 if index < self.done:
                     moved = self._resume_path and selected.row.path != self._resume_path
                     if index == self.done - 1 and moved:
@@ -1317,7 +1310,6 @@ __all__ = [
     "export_path",
     "exports_dir",
     "exports_root",
-    "forget_credentials",
     "open_destination",
     "run_export",
     "safe_component",

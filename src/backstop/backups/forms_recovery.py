@@ -26,7 +26,7 @@ MODE_HELP = {
 }
 
 DESTINATIONS = [
-    ("download", "Download (zip file)"),
+    ("download", "Download (zip)"),
     ("s3", "Amazon S3"),
     ("s3_compatible", "S3-compatible storage"),
     ("azure", "Azure Blob Storage"),
@@ -92,8 +92,6 @@ class SearchForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        for key in ("text", "author", "name"):
-            data[key] = (data.get(key) or "").strip()
         start: date | None = data.get("start")
         end: date | None = data.get("end")
         if start and end and start > end:
@@ -130,6 +128,17 @@ class RestoreForm(forms.Form):
         field.choices = targets
 
 
+def _secret(label: str, max_length: int, help_text: str = "") -> forms.CharField:
+    """A credential field: optional (the kind decides), never rendered back."""
+    return forms.CharField(
+        label=label,
+        max_length=max_length,
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text=help_text,
+    )
+
+
 class ExportForm(forms.Form):
     kind = forms.ChoiceField(label="Destination", choices=DESTINATIONS, initial="download")
     bucket = forms.CharField(label="Bucket", max_length=255, required=False)
@@ -147,35 +156,14 @@ class ExportForm(forms.Form):
         help_text="The storage's API address, like https://s3.example.com (Azure: only if not Azure's own).",
     )
     account_name = forms.CharField(label="Storage account name", max_length=100, required=False)
-    access_key_id = forms.CharField(
-        label="Access key ID", max_length=200, required=False, widget=forms.PasswordInput(render_value=False)
-    )
-    secret_access_key = forms.CharField(
-        label="Secret access key",
-        max_length=500,
-        required=False,
-        widget=forms.PasswordInput(render_value=False),
-    )
-    account_key = forms.CharField(
-        label="Account key",
-        max_length=500,
-        required=False,
-        widget=forms.PasswordInput(render_value=False),
-        help_text="Or leave it empty and give a SAS token.",
-    )
-    sas_token = forms.CharField(
-        label="SAS token",
-        max_length=2000,
-        required=False,
-        widget=forms.PasswordInput(render_value=False),
-        help_text="A token with write and delete rights on the container.",
-    )
-    service_account_key = forms.CharField(
-        label="Service account key (JSON)",
-        max_length=20000,
-        required=False,
-        widget=forms.PasswordInput(render_value=False),
-        help_text="Paste the whole JSON key of a service account that may write to the bucket.",
+    access_key_id = _secret("Access key ID", 200)
+    secret_access_key = _secret("Secret access key", 500)
+    account_key = _secret("Account key", 500, "Or leave it empty and give a SAS token.")
+    sas_token = _secret("SAS token", 2000, "A token with write and delete rights on the container.")
+    service_account_key = _secret(
+        "Service account key (JSON)",
+        20000,
+        "Paste the whole JSON key of a service account that may write to the bucket.",
     )
 
     def clean(self) -> dict[str, Any]:

@@ -183,6 +183,20 @@ def save_checkpoint(job: Job, checkpoint: dict[str, Any]) -> None:
     Job.objects.filter(pk=job.pk, lease_owner=job.lease_owner).update(checkpoint=checkpoint)
 
 
+SEALED = "sealed"  # the params key of a job's sealed secrets (an export's destination keys)
+
+
+def _without_secrets(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if k != SEALED}
+
+
+def forget_secrets(job: Job) -> None:
+    """Drops the job's sealed secrets; `finish` and a cancel before the start do it."""
+    if SEALED in job.params:
+        job.params = _without_secrets(job.params)
+        Job.objects.filter(pk=job.pk).update(params=job.params)
+
+
 def finish(
     job: Job,
     status: str,
@@ -203,6 +217,8 @@ def finish(
     }
     if result is not None:
         values["result"] = dict(result)
+    if SEALED in job.params:
+        values["params"] = _without_secrets(job.params)  # kept no longer than the job needs them
     done = Job.objects.filter(pk=job.pk, lease_owner=job.lease_owner).update(**values)
     if done:
         for name, value in values.items():
@@ -236,6 +252,7 @@ def request_cancel(job: Job) -> None:
     if Job.objects.filter(pk=job.pk, status=Job.Status.PENDING).update(
         status=Job.Status.CANCELED, ended_at=timezone.now(), cancel_requested=True
     ):
+        forget_secrets(job)
         _after_cancel_of_pending(job)
         return
     Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(cancel_requested=True)

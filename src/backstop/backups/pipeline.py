@@ -246,6 +246,7 @@ class EntityBackup:
             commit = writer.commit()
         except BaseException:
             writer.abort()
+            self.texts.close()
             raise
         finally:
             if self.prefetch is not None:
@@ -255,7 +256,10 @@ class EntityBackup:
         self.result.items, self.result.size = commit.items, commit.size
         self.result.bytes_read = self._earlier[0] + stats.bytes_read
         self.result.bytes_stored = self._earlier[1] + stats.bytes_stored
-        self._save(commit.snapshot_id)
+        try:
+            self._save(commit.snapshot_id)
+        finally:
+            self.texts.close()  # whatever happened, the temporary file goes
         if self.checkpoints:
             # After the catalog points at the final snapshot: the checkpoints are not needed.
             self.repo.remove_snapshots([self.repo.snapshot(s) for s in self.checkpoints])
@@ -465,7 +469,6 @@ class EntityBackup:
                 last_backup_at=now,
                 first_backup_at=entity.first_backup_at or now,
             )
-        self.texts.close()
         for entry in self.result.failed[:200]:
             jobs.add_log(self.job, f"Skipped {entry['path']}: {entry['error']}", JobLog.Level.WARNING)
 

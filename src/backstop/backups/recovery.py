@@ -50,14 +50,16 @@ def as_of(rows: QuerySet[CatalogItem], snapshot: Snapshot) -> QuerySet[CatalogIt
     )
 
 
-def _clean_folder(folder: str) -> str:
+def clean_folder(folder: str) -> str:
     return "/".join(part for part in folder.split("/") if part)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SubFolder:
     name: str
     path: str
+    items: int = 0  # below it, at every depth
+    size: int = 0
 
 
 @dataclass
@@ -69,23 +71,30 @@ class FolderListing:
     page: int
     pages: int
     crumbs: list[SubFolder] = field(default_factory=list)
+    below_items: int = 0  # in the folder and below it
+    below_size: int = 0
 
 
 def list_folder(
     entity: Entity, snapshot: Snapshot, folder: str = "", page: int = 1, query: str = ""
 ) -> FolderListing:
-    """One folder of `snapshot`: its sub-folders (those holding items) and a page of its items
-    by name; `query` keeps the items whose name contains it."""
-    folder = _clean_folder(folder)
+    """One folder of `snapshot`: its sub-folders (those holding items, with their items and
+    bytes at every depth) and a page of its items by name; `query` keeps the items whose name
+    contains it. The sub-folders and all totals come from one query grouped by folder."""
+    folder = clean_folder(folder)
     current = as_of(rows_of(entity), snapshot)
-    below = current.filter(folder__startswith=folder + "/") if folder else current.exclude(folder="")
-    names: set[str] = set()
+    below = current.filter(Q(folder=folder) | Q(folder__startswith=folder + "/")) if folder else current
+    subs: dict[str, SubFolder] = {}
     depth = len(folder.split("/")) if folder else 0
-    for path in below.order_by().values_list("folder", flat=True).distinct():
-        names.add(path.split("/")[depth])
-    folders = [
-        SubFolder(name, f"{folder}/{name}" if folder else name) for name in sorted(names, key=str.lower)
-    ]
+    below_items = below_size = 0
+    for path, n, size in below.order_by().values_list("folder").annotate(n=Count("pk"), size=Sum("size")):
+        below_items, below_size = below_items + n, below_size + (size or 0)
+        if path == folder:
+            continue
+        name = path.split("/")[depth]
+        sub = subs.setdefault(name, SubFolder(name, f"{folder}/{name}" if folder else name))
+        sub.items, sub.size = sub.items + n, sub.size + (size or 0)
+    folders = [subs[name] for name in sorted(subs, key=str.lower)]
     items = current.filter(folder=folder)
     if query:
         items = items.filter(name__icontains=query)
@@ -97,17 +106,7 @@ def list_folder(
     parts = folder.split("/") if folder else []
     for i, part in enumerate(parts):
         crumbs.append(SubFolder(part, "/".join(parts[: i + 1])))
-    return FolderListing(folder, folders, rows, total, page, pages, crumbs)
-
-
-def folder_totals(entity: Entity, snapshot: Snapshot, folder: str) -> tuple[int, int]:
-    """Items and bytes below `folder` (all depths) in `snapshot`."""
-    folder = _clean_folder(folder)
-    rows = as_of(rows_of(entity), snapshot)
-    if folder:
-        rows = rows.filter(Q(folder=folder) | Q(folder__startswith=folder + "/"))
-    totals = rows.aggregate(n=Count("pk"), size=Sum("size"))
-    return totals["n"] or 0, totals["size"] or 0
+    return FolderListing(folder, folders, rows, total, page, pages, crumbs, below_items, below_size)
 
 
 def versions_in(entity: Entity, row: CatalogItem) -> QuerySet[Snapshot]:
@@ -144,7 +143,7 @@ class Selection:
         return cls(
             entity_id=int(params["entity"]),
             snapshot_id=int(params["snapshot"]) if params.get("snapshot") else None,
-            folders=tuple(_clean_folder(str(f)) for f in params.get("folders") or ()),
+            folders=tuple(clean_folder(str(f)) for f in params.get("folders") or ()),
             items=tuple(int(i) for i in params.get("items") or ()),
         )
 
@@ -198,9 +197,9 @@ def selected_rows(entity: Entity, selection: Selection) -> QuerySet[CatalogItem]
     return base.filter(wanted).select_related("valid_from").order_by("path", "pk")
 
 
-def resolve(entity: Entity, selection: Selection, after: str = "") -> Iterator[Selected]:
-    """The selection's item versions, streamed in path order; `after` resumes past a path
-    already done. Each comes with the engine snapshot it is read from: a folder pick reads in
+def resolve(entity: Entity, selection: Selection, after: tuple[str, int] | None = None) -> Iterator[Selected]:
+    """The selection's item versions, streamed in (path, id) order; `after` resumes past the
+    row (path, id) already done. Each comes with the engine snapshot it is read from: a folder pick reads in
     the chosen snapshot, a single version in the snapshot that brought it (retention re-dates
     rows whose first snapshot was forgotten, so it always exists)."""
     engine_id: str | None = None
@@ -209,8 +208,8 @@ def resolve(entity: Entity, selection: Selection, after: str = "") -> Iterator[S
             pk=selection.snapshot_id, entity=entity
         )
     rows = selected_rows(entity, selection)
-    if after:
-        rows = rows.filter(path__gt=after)
+    if after is not None:
+        rows = rows.filter(Q(path__gt=after[0]) | Q(path=after[0], pk__gt=after[1]))
     as_of_pk = selection.snapshot_id
     for row in _in_chunks(entity, rows):
         in_chosen = (

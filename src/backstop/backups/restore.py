@@ -34,15 +34,19 @@ def target_path(selected: Selected, target: dict[str, Any]) -> str:
 
 
 class RestoreRun:
-    def __init__(self, job: Job, connector: Connector, repo: Repository, control: jobs.Control) -> None:
-        self.job, self.connector, self.repo, self.control = job, connector, repo, control
+    def __init__(
+        self, job: Job, target: Entity, connector: Connector, repo: Repository, control: jobs.Control
+    ) -> None:
+        self.job, self.target, self.connector, self.repo, self.control = job, target, connector, repo, control
         assert job.entity is not None
         self.source: Entity = job.entity
         self.target_params: dict[str, Any] = job.params["target"]
-        self.target = Entity.objects.get(pk=self.target_params["entity"], account_id=job.account_id)
         self.selection = Selection.from_params(job.params["selection"])
         saved = job.checkpoint or {}
-        self.after: str = saved.get("after", "")
+        # The last row done (path, id): a path can come more than once (versions picked apart).
+        self.after: tuple[str, int] | None = (
+            (saved["after"], int(saved["after_id"])) if saved.get("after") else None
+        )
         self.counts: dict[str, int] = {
             k: int(saved.get(k, 0)) for k in ("restored", "skipped", "failed", "bytes")
         }
@@ -79,12 +83,10 @@ class RestoreRun:
                 self._count(pending.popleft(), outcome)
         finally:
             self._save()  # what is done stays done, whatever stopped the run
-        if self.control.should_stop:
-            self.stopped = True
         return self.result()
 
     def _count(self, selected: Selected, outcome: RestoreResult) -> None:
-        self.after = selected.row.path
+        self.after = (selected.row.path, selected.row.pk)
         if outcome.status == "restored":
             self.counts["restored"] += 1
             self.counts["bytes"] += selected.row.size
@@ -105,8 +107,18 @@ class RestoreRun:
         jobs.add_log(self.job, f"{verb} {selected.row.path}: {message}", level)
 
     def _save(self) -> None:
-        jobs.save_checkpoint(self.job, {"after": self.after, "logged": self.logged, **self.counts})
+        after = {"after": self.after[0], "after_id": self.after[1]} if self.after else {}
+        jobs.save_checkpoint(self.job, {**after, "logged": self.logged, **self.counts})
         self._last_save = time.monotonic()
+
+    @property
+    def progress(self) -> dict[str, int]:
+        """The final counts, as `jobs.finish` takes them."""
+        return {
+            "items_done": self.counts["restored"] + self.counts["skipped"],
+            "bytes_done": self.counts["bytes"],
+            "items_failed": self.counts["failed"],
+        }
 
     def result(self) -> dict[str, Any]:
         return {

@@ -194,7 +194,16 @@ def run_restore(job: Job) -> None:
     from backstop.backups.repos import open_repository
     from backstop.backups.restore import RestoreRun
 
-    target = Entity.objects.select_related("task").get(pk=job.params["target"]["entity"], account=job.account)
+    target = (
+        Entity.objects.select_related("task")
+        .filter(pk=job.params["target"]["entity"], account=job.account)
+        .first()
+    )
+    if target is None:  # purged since the request
+        jobs.add_log(job, "Not run: the target no longer exists.", JobLog.Level.ERROR)
+        if jobs.finish(job, Job.Status.FAILED, error="the target no longer exists"):
+            finished(job)
+        return
     task = target.task
     if task.deleted_at or target.deleted_at or not task.connected:
         why = "the target task is disconnected" if not task.connected else "the target was deleted"
@@ -210,7 +219,7 @@ def run_restore(job: Job) -> None:
     status, error = Job.Status.FAILED, ""
     try:
         with jobs.Control(job) as control, connector_for(task) as connector:
-            run = RestoreRun(job, connector, open_repository(job.account, create=False), control)
+            run = RestoreRun(job, target, connector, open_repository(job.account, create=False), control)
             run.run()
             if control.lost.is_set():
                 return  # another worker has the job now
@@ -233,21 +242,12 @@ def run_restore(job: Job) -> None:
     if result:
         text = f"{result['restored']} restored, {result['skipped']} skipped, {result['failed']} failed"
         jobs.add_log(job, text + ("; canceled." if status == Job.Status.CANCELED else "."))
-    progress = (
-        {
-            "items_done": result["restored"] + result["skipped"],
-            "bytes_done": result["bytes"],
-            "items_failed": result["failed"],
-        }
-        if result
-        else {}
-    )
+    progress = run.progress if run is not None else {}
     if jobs.finish(job, status, result=result, error=error, **progress):
         finished(job)
 
 
 def run_export(job: Job) -> None:
-    from backstop.backups.export import forget_credentials
     from backstop.backups.export import run_export as export
     from backstop.backups.recovery_jobs import finished
 
@@ -264,7 +264,6 @@ def run_export(job: Job) -> None:
         log.exception("export job %s failed", job.pk)
         jobs.add_log(job, f"Failed: {type(exc).__name__}: {exc}", JobLog.Level.ERROR)
         if jobs.finish(job, Job.Status.FAILED, error=f"{type(exc).__name__}: {exc}"):
-            forget_credentials(job)
             finished(job)
         return
     if outcome.retryable and jobs.retry_later(
@@ -272,5 +271,4 @@ def run_export(job: Job) -> None:
     ):
         return  # the checkpoint keeps what was written
     if jobs.finish(job, outcome.status, result=outcome.result, error=outcome.error, **outcome.progress):
-        forget_credentials(job)  # the customer's keys are kept no longer than the job needs them
         finished(job)

@@ -37,6 +37,7 @@ from django.utils import timezone
 
 from backstop.backups.migrations._search import PUNCTUATION
 from backstop.backups.models import CatalogItem, Entity, Snapshot
+from backstop.backups.recovery import rows_of
 
 MAX_TERMS = 16
 MAX_WORD = 100  # longer words are cut and matched as prefixes
@@ -196,13 +197,12 @@ def search(
     (sender, owner) and `name` (subject, file name) in that field only, `modified` between the
     days `start` and `end` inclusive (in the current time zone). Newest `modified` first; the
     body text is deferred."""
-    rows: QuerySet[CatalogItem] = CatalogItem.objects.filter(account_id=entity.account_id, entity=entity)
-    rows = _match(rows, entity, text=text, author=author, name=name)
+    rows = _match(rows_of(entity), entity, text=text, author=author, name=name)
     if start is not None:
         rows = rows.filter(modified__gte=_day_start(start))
     if end is not None:
         rows = rows.filter(modified__lt=_day_start(end + timedelta(days=1)))
-    return rows.defer("text").order_by(F("modified").desc(nulls_last=True), "-pk")
+    return rows.order_by(F("modified").desc(nulls_last=True), "-pk")
 
 
 # -- results by item

@@ -32,6 +32,8 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from backstop.accounts.models import User
+from backstop.backups.downloads import is_available, link_for
+from backstop.backups.forms_recovery import DESTINATIONS
 from backstop.backups.jobs import request_cancel
 from backstop.backups.models import BackupTask, Job, JobLog
 from backstop.backups.views.common import SERVICE_ICONS
@@ -81,14 +83,15 @@ RESTORE_MODE_HINTS = {
     "replace": "In place: existing items were overwritten",
     "bypass": "In place: existing items were left alone",
 }
-# Export destination kind -> (label, icon, name of the container).
-DESTINATIONS: dict[str, tuple[str, str]] = {
-    "download": ("Download (zip)", "file-earmark-zip"),
-    "s3": ("Amazon S3", "bucket"),
-    "s3_compatible": ("S3-compatible storage", "bucket"),
-    "azure": ("Azure Blob Storage", "microsoft"),
-    "gcs": ("Google Cloud Storage", "google"),
+# Export destination kind -> icon (the labels are the export form's).
+DESTINATION_ICONS: dict[str, str] = {
+    "download": "file-earmark-zip",
+    "s3": "bucket",
+    "s3_compatible": "bucket",
+    "azure": "microsoft",
+    "gcs": "google",
 }
+DESTINATION_LABELS = dict(DESTINATIONS)
 SORTS = {"newest": ("-created_at", "-pk"), "oldest": ("created_at", "pk")}
 
 
@@ -213,10 +216,6 @@ def download_link(access: AccountAccess, job: Job) -> str:
         return ""
     if job.task is None or not access.can(perms.EXPORT, job.task.service):
         return ""  # the download page would refuse them
-    try:
-        from backstop.backups.downloads import is_available, link_for
-    except ImportError:  # without the download pages, the results CSV stands in
-        return ""
     return link_for(job) if is_available(job) else ""
 
 
@@ -246,7 +245,7 @@ def destination_of(job: Job) -> Destination:
         )
     where = job.params.get("destination") or {}
     kind = str(where.get("kind") or "download")
-    label, icon = DESTINATIONS.get(kind, (kind, "cloud-arrow-up"))
+    label, icon = DESTINATION_LABELS.get(kind, kind), DESTINATION_ICONS.get(kind, "cloud-arrow-up")
     if kind == "download":
         return Destination(icon, label)
     container = str(where.get("bucket") or where.get("container") or "")

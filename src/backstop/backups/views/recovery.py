@@ -35,8 +35,6 @@ from backstop.tenancy.views.decorators import account_view, is_htmx
 
 RECOVER = (perms.RESTORE, perms.EXPORT, perms.PREVIEW_DATA)
 SNAPSHOT_PAGE = 20
-FOLDER_TOTALS = 25  # sub-folders shown with their item count and size; more are shown without
-S = Entity.Status
 
 EXTENSION_ICONS: dict[str, str] = {
     **dict.fromkeys(("pdf",), "file-earmark-pdf"),
@@ -118,10 +116,6 @@ def _ids(values: list[str]) -> list[int]:
     return list(dict.fromkeys(ids))
 
 
-def clean_folder(folder: str) -> str:
-    return "/".join(part for part in folder.split("/") if part)
-
-
 def selection_from(
     request: HttpRequest, access: AccountAccess, entity: Entity, data: QueryDict
 ) -> tuple[recovery.Selection, Snapshot | None]:
@@ -133,7 +127,7 @@ def selection_from(
         if not raw.isdigit():
             raise Http404("No such snapshot")
         snapshot = get_snapshot(request, access, entity, int(raw))
-    folders = tuple(dict.fromkeys(clean_folder(folder) for folder in data.getlist("folder")))
+    folders = tuple(dict.fromkeys(recovery.clean_folder(folder) for folder in data.getlist("folder")))
     if "" in folders:
         folders = ("",)
     if folders and snapshot is None:
@@ -353,7 +347,6 @@ def entity_page(request: HttpRequest, access: AccountAccess, entity_id: int) -> 
         context.update(_snapshots(request, entity, first, today))
     else:
         context.update(_search(request, entity))
-        context["range_form"] = RangeForm(initial={"start": first, "end": today})
     return render(request, "backups/recovery_entity.html", context)
 
 
@@ -373,9 +366,7 @@ def _snapshots(request: HttpRequest, entity: Entity, first: date, today: date) -
     range_query = [(k, request.GET[k]) for k in ("start", "end") if request.GET.get(k)]
     return {
         "range_form": form,
-        "search_form": SearchForm(mail=is_mail(entity.task)),
         "snapshot_page": page,
-        "page": page,
         "snapshot_total": recovery.snapshots(entity).count(),
         "latest_pk": recovery.snapshots(entity).values_list("pk", flat=True).first(),
         "pager_query": urlencode(range_query),
@@ -454,7 +445,7 @@ def browse(request: HttpRequest, access: AccountAccess, entity_id: int, snapshot
     _require_recover(access)
     entity = get_entity(request, access, entity_id)
     snapshot = get_snapshot(request, access, entity, snapshot_id)
-    folder = clean_folder(request.GET.get("folder", ""))
+    folder = recovery.clean_folder(request.GET.get("folder", ""))
     query = request.GET.get("q", "").strip()[:200]
     try:
         number = int(request.GET.get("page", "1"))
@@ -467,10 +458,6 @@ def browse(request: HttpRequest, access: AccountAccess, entity_id: int, snapshot
     if listing.page > 1:
         folders = []  # sub-folders lead the first page
     page = ListingPage(listing.page, listing.pages, listing.total_items, recovery.PAGE)
-    below_items, below_size = recovery.folder_totals(entity, snapshot, folder)
-    sizes = {}
-    if len(folders) <= FOLDER_TOTALS:  # a few aggregates, each over its sub-tree, read by index
-        sizes = {sub.path: recovery.folder_totals(entity, snapshot, sub.path) for sub in folders}
     newer = recovery.snapshots(entity).filter(pk__gt=snapshot.pk).count()
     context = {
         **entity_header(access, entity),
@@ -478,9 +465,9 @@ def browse(request: HttpRequest, access: AccountAccess, entity_id: int, snapshot
         "latest": newer == 0,
         "newer": newer,
         "listing": listing,
-        "folders": [(sub, sizes.get(sub.path)) for sub in folders],
-        "below_items": below_items,
-        "below_size": below_size,
+        "folders": folders,
+        "below_items": listing.below_items,
+        "below_size": listing.below_size,
         "rows": [(row, icon_of(row)) for row in listing.items],
         "folder": folder,
         "folder_name": listing.crumbs[-1].name if listing.crumbs else "",

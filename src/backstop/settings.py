@@ -40,10 +40,15 @@ INSTALLED_APPS = [
     "allauth.socialaccount",
     "allauth.socialaccount.providers.google",
     "allauth.socialaccount.providers.microsoft",
+    "allauth.socialaccount.providers.saml",
+    "allauth.mfa",
     "backstop.accounts",
     "backstop.tenancy",
     "backstop.backups",
     "backstop.audit",
+    "backstop.security",
+    "backstop.sso",
+    "backstop.notify",
 ]
 
 MIDDLEWARE = [

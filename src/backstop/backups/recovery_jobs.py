@@ -22,10 +22,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from backstop.audit import events as audit
-from backstop.backups import jobs
+from backstop.backups import jobs, signals
 from backstop.backups.models import ActivityEvent, Entity, Job
 from backstop.backups.recovery import Selection, backup_date, selection_totals
-from backstop.backups.services import SUB_SERVICES
+from backstop.backups.services import SUB_SERVICES, announce
 from backstop.connectors.errors import AuthError, SourceError, Throttled, Unavailable
 from backstop.tenancy import permissions as perms
 from backstop.tenancy.scoping import AccountAccess
@@ -248,6 +248,7 @@ def finished(job: Job) -> None:
         summary=summary[:2000],
         job=job,
     )
+    announce(signals.recovery_finished, job, job=job, summary=summary)
     if job.initiator is None or not job.initiator.email:
         return
     link = ""

@@ -16,11 +16,12 @@ from datetime import timedelta
 
 from django.db import close_old_connections
 
-from backstop.backups import jobs
+from backstop.backups import jobs, signals
 from backstop.backups.models import BackupTask, Entity, Job, JobLog
 from backstop.backups.pipeline import EntityBackup, RunResult, Stopped
 from backstop.backups.services import (
     ACTIVE_LIMITS,
+    announce,
     apply_retention,
     disconnect_task,
     record_activity,
@@ -176,6 +177,7 @@ def run_backup(job: Job) -> None:
     settle_entity_status(entity)
     # Job and activity statuses of a finished job are the same words.
     record_activity(job, status, result, error)
+    announce(signals.backup_finished, job, job=job, entity=entity, status=status, result=result, error=error)
     if result is not None and task.retention_days:
         try:
             forgotten = apply_retention(entity)

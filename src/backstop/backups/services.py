@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from backstop.backups import jobs
+from backstop.backups import jobs, signals
 from backstop.backups.models import DELETE_GRACE, ActivityEvent, BackupTask, Entity, Job
 from backstop.connectors.base import EntityInfo
 from backstop.tenancy.models import Account
@@ -73,8 +73,21 @@ def reconnect_task(
 
 
 def disconnect_task(task: BackupTask, reason: str) -> None:
-    BackupTask.objects.filter(pk=task.pk).update(connected=False, disconnected_reason=reason[:300])
+    newly = BackupTask.objects.filter(pk=task.pk, connected=True).update(
+        connected=False, disconnected_reason=reason[:300]
+    )
     task.connected, task.disconnected_reason = False, reason[:300]
+    if newly:
+        announce(signals.task_disconnected, task, task=task, reason=reason)
+
+
+def announce(signal: Any, sender: Any, **kwargs: Any) -> None:
+    """Sends a backup signal; a receiver that fails is logged and never fails the caller."""
+    for receiver, outcome in signal.send_robust(sender=type(sender), **kwargs):
+        if isinstance(outcome, Exception):
+            log.error(
+                "%s failed on %s", getattr(receiver, "__qualname__", receiver), sender, exc_info=outcome
+            )
 
 
 def sync_entities(
@@ -87,13 +100,14 @@ def sync_entities(
     first = task.discovered_at is None
     found_by_key = {info.key: info for info in found}
     counts = {"new": 0, "archived": 0, "returned": 0}
+    new: list[Entity] = []
     with transaction.atomic():
         existing = {e.key: e for e in Entity.objects.filter(task=task, deleted_at__isnull=True)}
         for key, info in found_by_key.items():
             entity = existing.get(key)
             if entity is None:
                 activate = task.auto_activate and not first
-                Entity.objects.create(
+                entity = Entity.objects.create(
                     account_id=task.account_id,
                     task=task,
                     key=key,
@@ -104,6 +118,7 @@ def sync_entities(
                     activated_at=now if activate else None,
                     discovered_at=now,
                 )
+                new.append(entity)
                 counts["new"] += 1
                 continue
             changed = []
@@ -124,6 +139,8 @@ def sync_entities(
                 counts["archived"] += 1
         BackupTask.objects.filter(pk=task.pk).update(discovered_at=now)
         task.discovered_at = now
+    if new and not first:
+        announce(signals.entities_discovered, task, task=task, entities=new)
     return counts
 
 

@@ -100,6 +100,14 @@ class AccountAccess:
         return any(m.is_admin for m in self.memberships)
 
     @property
+    def can_manage_notifications(self) -> bool:
+        return self.can(perms.MANAGE_NOTIFICATIONS)
+
+    @property
+    def can_view_activity(self) -> bool:
+        return self.can(perms.VIEW_ACTIVITY)
+
+    @property
     def via_partner(self) -> Partner | None:
         for membership in self.memberships:
             if membership.account_id is None:

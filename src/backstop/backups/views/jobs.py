@@ -12,18 +12,17 @@ its task's service: any other id is a 404, for the log, the cancel and the resul
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Q, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -40,6 +39,7 @@ from backstop.backups.views.common import SERVICE_ICONS
 from backstop.tenancy import permissions as perms
 from backstop.tenancy.scoping import AccountAccess
 from backstop.tenancy.views.decorators import account_view, is_htmx
+from backstop.web import csvexport
 
 WINDOW = timedelta(days=7)
 PAGE_SIZE = 20
@@ -461,26 +461,8 @@ def job_cancel(request: HttpRequest, access: AccountAccess, job_id: int) -> Http
 # -- results CSV --------------------------------------------------------------------------------
 
 
-class _Echo:
-    """A file that hands back what is written: csv.writer rows become strings to stream."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _cell(value: Any) -> str:
-    """Text a spreadsheet will not run as a formula (item names come from the source)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-def _stamp(value: datetime | None) -> str:
-    return timezone.localtime(value).isoformat(timespec="seconds") if value else ""
-
-
-def results_lines(access: AccountAccess, job: Job) -> Iterator[str]:
+def results_rows(access: AccountAccess, job: Job) -> Iterator[list[Any]]:
     row = row_of(access, job)
-    writer = csv.writer(_Echo())
     where = row.destination
     destination = " · ".join(part for part in (where.label, where.detail, where.mode) if part)
     summary = [
@@ -491,10 +473,10 @@ def results_lines(access: AccountAccess, job: Job) -> Iterator[str]:
         ("Account", row.account),
         ("Initiator", job.initiator.email if job.initiator else ""),
         ("Status", job.get_status_display()),
-        ("Requested", _stamp(job.created_at)),
-        ("Started", _stamp(job.started_at)),
-        ("Ended", _stamp(job.ended_at)),
-        ("Backup date", _stamp(row.backup_date)),
+        ("Requested", job.created_at),
+        ("Started", job.started_at),
+        ("Ended", job.ended_at),
+        ("Backup date", row.backup_date),
         ("Destination", destination),
         ("Items done", job.items_done),
         ("Items failed", job.items_failed),
@@ -504,18 +486,16 @@ def results_lines(access: AccountAccess, job: Job) -> Iterator[str]:
         ("Error", job.error),
     ]
     for key, value in summary:
-        yield writer.writerow([key, _cell(value)])
-    yield writer.writerow([])
-    yield writer.writerow(["Time", "Level", "Message"])
+        yield [key, value]
+    yield []
+    yield ["Time", "Level", "Message"]
     lines = JobLog.objects.filter(account_id=job.account_id, job=job).order_by("at", "pk")
     for line in lines.iterator(chunk_size=500):
-        yield writer.writerow([_stamp(line.at), line.level, _cell(line.text)])
+        yield [line.at, line.level, line.text]
 
 
 @account_view(perms.VIEW_TASKS)
 def job_results(request: HttpRequest, access: AccountAccess, job_id: int) -> HttpResponse:
     """The job's summary and every log line as CSV, streamed."""
     job = get_job(request, access, job_id)
-    response = StreamingHttpResponse(results_lines(access, job), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{job.kind}-{job.pk}-results.csv"'
-    return cast(HttpResponse, response)  # account_view's type names HttpResponse; any response will do
+    return csvexport.response(f"{job.kind}-{job.pk}-results.csv", results_rows(access, job))

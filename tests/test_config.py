@@ -84,7 +84,7 @@ def test_secrets_can_come_from_files(tmp_path: Path) -> None:
         ("BACKSTOP_EMAIL_URL", "smtps://mail.example.com?tls=1", "already means TLS"),
         ("BACKSTOP_BASE_URL", "https://", "no host name"),
         ("BACKSTOP_BASE_URL", "https://backup.example.com/app", "without a path"),
-        ("BACKSTOP_TRUSTED_PROXIES", "-1", "must be at least 0"),
+        ("BACKSTOP_TRUSTED_PROXIES", "10.0.0.1,proxy.local", "'proxy.local' is not an IP address"),
     ],
 )
 def test_bad_values_fail_naming_the_variable(tmp_path: Path, variable: str, value: str, message: str) -> None:

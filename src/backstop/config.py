@@ -8,6 +8,7 @@ Knobs that support staff change per tenant (retention, frequency) live in the da
 from __future__ import annotations
 
 import base64
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -73,6 +74,17 @@ def env_list(env: Mapping[str, str], name: str, default: list[str]) -> list[str]
     if value is None:
         return default
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """IPv4/IPv6 addresses or networks (CIDR), normalised; a bad entry fails naming it."""
+    networks = []
+    for item in env_list(env, name, []):
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ConfigError(f"{name}: {item!r} is not an IP address or network (e.g. 10.0.0.0/8)") from None
+    return tuple(networks)
 
 
 def _url(env: Mapping[str, str], name: str, default: str, schemes: set[str]) -> str:
@@ -152,7 +164,7 @@ class Config:
     microsoft_client_id: str | None
     microsoft_secret: str | None = field(repr=False)
     microsoft_tenant: str
-    trusted_proxies: int
+    trusted_proxies: tuple[str, ...]
     worker_threads: int
     scheduler_interval: int
     log_level: str
@@ -229,7 +241,7 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         microsoft_client_id=_raw(env, "BACKSTOP_MICROSOFT_CLIENT_ID"),
         microsoft_secret=_raw(env, "BACKSTOP_MICROSOFT_SECRET"),
         microsoft_tenant=env_str(env, "BACKSTOP_MICROSOFT_TENANT", "organizations"),
-        trusted_proxies=env_int(env, "BACKSTOP_TRUSTED_PROXIES", 0),
+        trusted_proxies=_networks(env, "BACKSTOP_TRUSTED_PROXIES"),
         worker_threads=env_int(env, "BACKSTOP_WORKER_THREADS", 4, minimum=1),
         scheduler_interval=env_int(env, "BACKSTOP_SCHEDULER_INTERVAL", 60, minimum=1),
         log_level=log_level,

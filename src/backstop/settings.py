@@ -62,6 +62,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "backstop.security.middleware.SecurityPolicyMiddleware",
     "backstop.accounts.middleware.UnconfiguredProviderMiddleware",
 ]
 
@@ -162,6 +163,12 @@ ACCOUNT_RATE_LIMITS = {
     "reset_password": "20/m/ip,5/m/key",
     "confirm_email": "1/3m/key",
 }
+# Two-factor authentication (allauth.mfa): an authenticator app and recovery codes. A code is
+# refused when it was already used (allauth remembers used codes in the cache for one period).
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "Backstop"
+MFA_RECOVERY_CODE_COUNT = 10
+
 # An address the provider vouches for (Google does) needs no activation e-mail; one it does not
 # (Microsoft: any tenant admin can set any address) is confirmed by link like a password sign-up.
 SOCIALACCOUNT_EMAIL_VERIFICATION = "mandatory"
@@ -215,10 +222,10 @@ MAILERS = {"default": _mailer()}
 DEFAULT_FROM_EMAIL = CONFIG.default_from_email
 SERVER_EMAIL = CONFIG.default_from_email
 
+# Behind a load balancer: requests from these addresses carry the client's address and scheme in
+# their headers (backstop.security.client; allauth's rate limits ask the account adapter).
+BACKSTOP_TRUSTED_PROXIES = CONFIG.trusted_proxies
 if CONFIG.trusted_proxies:
-    # Behind a load balancer: the client's address (for sign-in rate limits) and scheme come from
-    # the proxies' headers, trusting exactly this many hops.
-    ALLAUTH_TRUSTED_PROXY_COUNT = CONFIG.trusted_proxies
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 SESSION_COOKIE_HTTPONLY = True

@@ -7,14 +7,29 @@ from typing import Any
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.db import transaction
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from backstop.accounts.models import User
 from backstop.regions import DEFAULT_REGION
+from backstop.security.client import client_address, client_ip
+from backstop.security.denial import access_denied
+from backstop.security.policy import demands
 from backstop.tenancy.services import open_customer_account
 
 
 class AccountAdapter(DefaultAccountAdapter):
+    def get_client_ip(self, request: HttpRequest) -> str:
+        # Rate limits count the client, never a proxy nor a forged X-Forwarded-For.
+        return client_ip(request) or super().get_client_ip(request)
+
+    def pre_login(self, request: HttpRequest, user: Any, **kwargs: Any) -> HttpResponse | None:
+        # A sign-in from an address that none of the user's tenants trusts ends here.
+        address = client_address(request)
+        refused = demands(user).denies(address)
+        if refused:
+            return access_denied(request, user, refused, address)
+        return super().pre_login(request, user, **kwargs)
+
     def save_user(self, request: HttpRequest, user: Any, form: Any, commit: bool = True) -> User:
         with transaction.atomic():
             saved: User = super().save_user(request, user, form, commit=True)

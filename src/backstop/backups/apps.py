@@ -8,4 +8,4 @@ class BackupsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from backstop.backups import tasks  # noqa: F401 - registers the queue tasks
+        from backstop.backups import anomaly, tasks  # noqa: F401 - queue tasks, smart-alert receiver

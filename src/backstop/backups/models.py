@@ -349,3 +349,88 @@ class ActivityEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.activity} {self.item}: {self.get_status_display()}"
+
+
+class EntityRunStats(models.Model):
+    """What one successful backup run changed in one entity: the history smart alerts measure
+    a run against (backups/anomaly.py)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    entity = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="run_stats")
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    snapshot = models.ForeignKey(Snapshot, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    items_before = models.BigIntegerField(default=0)
+    items = models.BigIntegerField(default=0)
+    added = models.BigIntegerField(default=0)
+    changed = models.BigIntegerField(default=0)
+    removed = models.BigIntegerField(default=0)
+    renamed = models.BigIntegerField(default=0)
+    rewritten = models.BigIntegerField(default=0, help_text="Changed items whose content changed.")
+    sampled = models.BigIntegerField(default=0, help_text="New contents measured for compressibility.")
+    sample_bytes = models.BigIntegerField(default=0)
+    sample_compressed = models.BigIntegerField(default=0)
+    incompressible = models.BigIntegerField(default=0)
+    turned_incompressible = models.BigIntegerField(default=0)
+    alerted = models.BooleanField(default=False, help_text="This run raised a smart alert.")
+
+    objects: ClassVar[TenantQuerySet] = TenantQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        ordering = ("-at", "-pk")
+        indexes = (models.Index(fields=("account", "entity", "at"), name="runstats_entity_idx"),)
+
+    def __str__(self) -> str:
+        return f"{self.entity_id} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class SmartAlert(models.Model):
+    """A backup run whose change was abnormal for its entity: mass deletion, mass modification,
+    a rename storm or content turned incompressible. Names the last clean snapshot to recover
+    from; shown on the task page until acknowledged."""
+
+    class Kind(models.TextChoices):
+        ENCRYPTION = "encryption", "Possible encryption"
+        MASS_DELETION = "mass_deletion", "Mass deletion"
+        MASS_MODIFICATION = "mass_modification", "Mass modification"
+        RENAME_STORM = "rename_storm", "Rename storm"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    task = models.ForeignKey(BackupTask, on_delete=models.CASCADE, related_name="+")
+    entity = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="smart_alerts")
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    kinds = models.JSONField(default=list, help_text="Kind codes, the most serious first.")
+    detail = models.TextField()
+    snapshot = models.ForeignKey(
+        Snapshot, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="The run's."
+    )
+    clean_snapshot = models.ForeignKey(
+        Snapshot,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The last snapshot before the anomaly.",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects: ClassVar[TenantQuerySet] = TenantQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        ordering = ("-created_at", "-pk")
+        indexes = (models.Index(fields=("account", "entity", "acknowledged_at"), name="smartalert_open_idx"),)
+
+    def __str__(self) -> str:
+        return f"{self.label} in {self.entity_id}"
+
+    @property
+    def kind(self) -> str:
+        return self.kinds[0] if self.kinds else ""
+
+    @property
+    def label(self) -> str:
+        return ", ".join(self.Kind(k).label if k in self.Kind.values else k for k in self.kinds)

@@ -9,6 +9,14 @@ relinked to its stored content, and only new content is downloaded. An expired c
 connector list everything; the version comparison below keeps that from downloading anything
 that did not change.
 
+What a run measures for smart alerts (backups/anomaly.py), at a cost that grows with the change
+only: renames (an item whose content is the one it had but whose path changed: relinked, never
+read), items whose content changed, and how compressible the new content is: the first
+`SAMPLE_BYTES` of every downloaded item are compressed at zstd level 1 (`compressibility`). When
+new content is incompressible (ratio above `INCOMPRESSIBLE`) and the item had other content
+before, the start of that previous version is read back from the last snapshot and measured the
+same way: content that went from compressible to incompressible is what encryption looks like.
+
 Resuming: every BACKSTOP_CHECKPOINT_SECONDS the writer commits a checkpoint snapshot and its id
 goes into the job's checkpoint. A resumed run lists the changes again from the entity's saved
 cursor, with the checkpoint as parent: whatever the checkpoint already holds at the same version
@@ -26,6 +34,7 @@ from datetime import datetime
 from itertools import chain, islice
 from typing import Any
 
+import zstandard
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -58,6 +67,32 @@ log = logging.getLogger(__name__)
 BATCH = 200
 CATALOG_BATCH = 1000
 TEXT_BATCH = 200  # keys whose previous text is read at once (up to 64 KiB each)
+SAMPLE_BYTES = 64 * 2**10  # the start of new content measured for compressibility
+SAMPLE_MIN = 512  # shorter content is not measured: a frame's overhead says nothing there
+INCOMPRESSIBLE = 0.95  # compressed / raw above this: random-looking (encrypted, or already packed)
+
+_compressor = zstandard.ZstdCompressor(level=1, write_checksum=False, write_content_size=False)
+
+
+def compressed_size(sample: bytes) -> int | None:
+    """The size of `sample` compressed at zstd level 1 (text shrinks to about a third, random
+    bytes do not shrink); None when the sample is too short to say."""
+    if len(sample) < SAMPLE_MIN:
+        return None
+    return len(_compressor.compress(sample))
+
+
+def incompressible(raw: int, compressed: int) -> bool:
+    return compressed > INCOMPRESSIBLE * raw
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """The measure of one item's new content."""
+
+    raw: int
+    compressed: int
+    turned: bool  # incompressible now, while the item's previous version was compressible
 
 
 class Stopped(Exception):
@@ -79,7 +114,9 @@ class CatalogKnown:
         )
 
     def prefetch(self, keys: Iterable[str]) -> None:
-        missing = [k for k in set(keys) if k not in self._cache and k not in self.run]
+        self._load([k for k in set(keys) if k not in self._cache and k not in self.run])
+
+    def _load(self, missing: list[str]) -> None:
         for start in range(0, len(missing), 500):
             chunk = missing[start : start + 500]
             for key in chunk:
@@ -92,7 +129,7 @@ class CatalogKnown:
     def before_run(self, key: str) -> KnownItem | None:
         """What the last committed backup holds for `key`."""
         if key not in self._cache:
-            self.prefetch([key])
+            self._load([key])  # even when this run changed it: a folder removed then moved back
         return self._cache[key]
 
     def get(self, key: str) -> KnownItem | None:
@@ -128,6 +165,16 @@ class RunResult:
     downloaded: int = 0
     bytes_read: int = 0
     bytes_stored: int = 0
+    # For smart alerts: of the changed items, those only moved or renamed (same content) and
+    # those with new content; of the downloaded items, how many were measured, their sampled raw
+    # and compressed bytes, how many are incompressible, and how many became so this run.
+    renamed: int = 0
+    rewritten: int = 0
+    sampled: int = 0
+    sample_bytes: int = 0
+    sample_compressed: int = 0
+    incompressible: int = 0
+    turned_incompressible: int = 0
     failed: list[dict[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -183,6 +230,7 @@ class EntityBackup:
         self.known = CatalogKnown(self.entity)
         self.result = RunResult()
         self.failed: dict[str, tuple[Item, str]] = {}
+        self.samples: dict[str, Sample] = {}  # key -> the measure of its new content this run
         self.cursor: str | None = None
         self.checkpoints: list[str] = list(job.checkpoint.get("snapshots", []))
         self.base_parent = self._existing(self.entity.last_snapshot)
@@ -341,6 +389,9 @@ class EntityBackup:
                 if self._wants_text(item):
                     head, content = textextract.head(content)
                     self.texts.put(item.key, item.content_version, textextract.extract(item, head))
+                else:
+                    head, content = textextract.head(content, SAMPLE_BYTES)
+                self._measure(item, head[:SAMPLE_BYTES])
                 writer.add(item.path, meta, content)
             except ItemError as exc:
                 self.failed[item.key] = (item, str(exc) or type(exc).__name__)
@@ -378,6 +429,51 @@ class EntityBackup:
     def _moved_from(self, writer: SnapshotWriter, known: KnownItem | None, item: Item) -> None:
         if known is not None and known.path != item.path:
             writer.delete(known.path)
+
+    def _measure(self, item: Item, sample: bytes) -> None:
+        """How compressible the item's new content is and, when it is not, whether its previous
+        version (read back from the last snapshot) was."""
+        compressed = compressed_size(sample)
+        if compressed is None:
+            self.samples.pop(item.key, None)
+            return
+        turned = False
+        before = self.known.before_run(item.key)
+        if (
+            incompressible(len(sample), compressed)
+            and before is not None
+            and before.content_version != item.content_version
+            and self.base_parent
+        ):
+            try:
+                previous = self.repo.open_item(self.base_parent, before.path, 0, SAMPLE_BYTES).read()
+            except EngineError:
+                previous = b""
+            was = compressed_size(previous)
+            turned = was is not None and not incompressible(len(previous), was)
+        self.samples[item.key] = Sample(len(sample), compressed, turned)
+
+    def _measured(self, changes: dict[str, Item | None], had: set[str]) -> None:
+        """The run's renames, rewrites and compressibility, from its final changes."""
+        result = self.result
+        for key, item in changes.items():
+            if item is None or key not in had:
+                continue
+            before = self.known.before_run(key)
+            if before is None:
+                continue
+            if before.content_version == item.content_version:
+                result.renamed += before.path != item.path
+            else:
+                result.rewritten += 1
+        for key, sample in self.samples.items():
+            if changes.get(key) is None:
+                continue
+            result.sampled += 1
+            result.sample_bytes += sample.raw
+            result.sample_compressed += sample.compressed
+            result.incompressible += incompressible(sample.raw, sample.compressed)
+            result.turned_incompressible += sample.turned
 
     def _record(self, key: str, item: Item | None) -> None:
         self.known.run[key] = item
@@ -456,6 +552,7 @@ class EntityBackup:
                 self.result.removed,
             )
             snapshot.save(update_fields=["added", "changed", "removed"])
+            self._measured(changes, had)
             self.result.failed = [
                 {"key": key, "name": item.name, "path": item.path, "error": error}
                 for key, (item, error) in self.failed.items()

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from backstop.backups.views import add, entities, task
+from backstop.backups.views import add, alerts, entities, task
 
 urlpatterns = [
     path("new/", add.picker, name="backup_add"),
@@ -15,4 +15,9 @@ urlpatterns = [
     path("<int:task_id>/discover/", task.task_discover, name="backup_task_discover"),
     path("<int:task_id>/delete/", task.task_delete, name="backup_task_delete"),
     path("<int:task_id>/entities/", entities.entity_action, name="backup_entities_action"),
+    path(
+        "<int:task_id>/alerts/<int:alert_id>/acknowledge/",
+        alerts.acknowledge,
+        name="backup_smart_alert_acknowledge",
+    ),
 ]

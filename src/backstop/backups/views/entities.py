@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from backstop.backups import services
+from backstop.backups.anomaly import open_alerts
 from backstop.backups.models import DELETE_GRACE, BackupTask, Entity, Job
 from backstop.backups.views.common import (
     STATUS_STYLES,
@@ -44,12 +45,21 @@ def table_context(request: HttpRequest, task: BackupTask) -> dict[str, Any]:
         task=task, kind=Job.Kind.BACKUP, status__in=OPEN
     )
     jobs = {job.entity_id: job for job in open_jobs.filter(entity_id__in=[e.pk for e in page])}
+    alerts = open_alerts(request.user, [e.pk for e in page])
+    access: AccountAccess | None = getattr(request, "account_access", None)
     total = table.total
     return {
         "page": page,
         "rows": [
-            (entity, STATUS_STYLES.get(entity.status, "secondary"), jobs.get(entity.pk)) for entity in page
+            (
+                entity,
+                STATUS_STYLES.get(entity.status, "secondary"),
+                jobs.get(entity.pk),
+                alerts.get(entity.pk),
+            )
+            for entity in page
         ],
+        "can_acknowledge": access is not None and access.can(perms.MODIFY_TASKS, task.service),
         "query": query,
         "status": status,
         "filters": table.filters,

@@ -103,3 +103,21 @@ class Recipient(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>" if self.name else self.email
+
+
+class ExceptionNotice(models.Model):
+    """When a task's last exception e-mail went out, so that failures coalesce: at most one
+    e-mail per task per `notices.COALESCE` window, the failures held in between sent as a digest."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    task = models.OneToOneField("backups.BackupTask", on_delete=models.CASCADE, related_name="+")
+    last_sent_at = models.DateTimeField()
+    pending = models.BooleanField(default=False, help_text="Failures arrived since the last e-mail.")
+
+    objects: ClassVar[TenantQuerySet] = TenantQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        indexes = (models.Index(fields=("pending", "last_sent_at"), name="notice_pending_idx"),)
+
+    def __str__(self) -> str:
+        return f"Exception notices of task {self.task_id}"

@@ -1,0 +1,53 @@
+"""One way to send a notice: an HTML e-mail with a plain-text alternative, one message per
+recipient (each is greeted by their display name and sees no other recipient's address)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from email.utils import formataddr
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+
+log = logging.getLogger(__name__)
+
+SUBJECT_PREFIX = "[Backstop] "
+
+
+def absolute(path: str) -> str:
+    """A link for an e-mail: the site's base URL and an absolute path."""
+    return settings.BACKSTOP_BASE_URL.rstrip("/") + path
+
+
+def send(
+    recipients: Iterable[tuple[str, str]],
+    subject: str,
+    template: str,
+    context: Mapping[str, Any],
+    attachments: Sequence[tuple[str, str, str]] = (),
+) -> int:
+    """Sends `notify/email/<template>.txt` and `.html` to each (e-mail, name); returns how many
+    messages went out. `attachments` are (filename, content, mimetype)."""
+    sent = 0
+    seen: set[str] = set()
+    subject = (SUBJECT_PREFIX + subject).replace("\n", " ")[:200]
+    for email, name in recipients:
+        if email.lower() in seen:
+            continue
+        seen.add(email.lower())
+        data = {**context, "recipient_name": name, "recipient_email": email}
+        message = EmailMultiAlternatives(
+            subject,
+            render_to_string(f"notify/email/{template}.txt", data),
+            None,
+            [formataddr((name, email)) if name else email],
+        )
+        message.attach_alternative(render_to_string(f"notify/email/{template}.html", data), "text/html")
+        for filename, content, mimetype in attachments:
+            message.attach(filename, content, mimetype)
+        message.send()
+        sent += 1
+    return sent

@@ -6,7 +6,9 @@ A tenant event belongs to a customer account or to a partner (its own portal eve
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
+from typing import Any
 
 from django.http import HttpRequest
 
@@ -27,8 +29,10 @@ BILLING_CHANGED = "billing_changed"
 NOTIFICATIONS_CHANGED = "notifications_changed"
 SECURITY_CHANGED = "security_changed"
 ACCESS_DENIED = "access_denied"
+SIGN_IN = "sign_in"  # success or failure: the status tells
 
 LABELS = {
+    SIGN_IN: "Sign-in",
     RESTORE_REQUESTED: "Restore requested",
     EXPORT_REQUESTED: "Export requested",
     EXPORT_DOWNLOADED: "Export downloaded",
@@ -46,14 +50,54 @@ LABELS = {
 }
 
 
-def _who(request: HttpRequest | None) -> dict[str, object]:
+def client_address(request: HttpRequest) -> str | None:
+    """The client's address: through the trusted-proxy aware function when the security app
+    has it, else the socket's."""
+    try:
+        client = importlib.import_module("backstop.security.client")
+    except ModuleNotFoundError:
+        client = None
+    finder = getattr(client, "client_ip", None)
+    address = finder(request) if finder is not None else request.META.get("REMOTE_ADDR")
+    return str(address) if address else None
+
+
+# (marker in the user agent, name). Order matters: Edge and Opera say "Chrome" too, Chrome says
+# "Safari", so the more specific come first.
+BROWSERS: tuple[tuple[str, str], ...] = (
+    ("Edg/", "Edge"),
+    ("EdgA/", "Edge"),
+    ("EdgiOS/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("FxiOS/", "Firefox"),
+    ("CriOS/", "Chrome"),
+    ("Chromium/", "Chrome"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+)
+
+
+def browser_of(user_agent: str) -> str:
+    """A short browser name from a User-Agent header: Chrome, Firefox, Safari, Edge, Opera or
+    "Other browser" ("" when there is no header at all)."""
+    if not user_agent:
+        return ""
+    for marker, name in BROWSERS:
+        if marker in user_agent:
+            return name
+    return "Other browser"
+
+
+def _who(request: HttpRequest | None) -> dict[str, Any]:
     if request is None:
         return {}
-    user = request.user if request.user.is_authenticated else None
+    user = getattr(request, "user", None)
+    user = user if user is not None and user.is_authenticated else None
     return {
         "user": user,
         "performed_by": getattr(user, "email", "") if user else "",
-        "ip": request.META.get("REMOTE_ADDR") or None,
+        "ip": client_address(request),
         "user_agent": request.META.get("HTTP_USER_AGENT", "")[:300],
     }
 
@@ -69,8 +113,12 @@ def record(
     task_name: str = "",
     status: str = AuditEvent.Status.SUCCEEDED,
     performed_by: str = "",
+    user: Any = None,
 ) -> AuditEvent:
     fields = _who(request)
+    if user is not None:
+        fields["user"] = user
+        fields["performed_by"] = user.email
     if performed_by:
         fields["performed_by"] = performed_by
     return AuditEvent.objects.create(
@@ -113,7 +161,9 @@ TenantEvent = Callable[..., AuditEvent]
 
 def _tenant_event(activity: str) -> TenantEvent:
     """A named event about a tenant's settings or people:
-    (request, tenant, description, *, status=, service=)."""
+    (request, tenant, description, *, status=, service=, task_name=, partner=).
+
+    `partner` adds the partner an account event also belongs to (a partner user's visit)."""
 
     def event(
         request: HttpRequest | None,
@@ -122,9 +172,12 @@ def _tenant_event(activity: str) -> TenantEvent:
         *,
         status: str = AuditEvent.Status.SUCCEEDED,
         service: str = "",
+        task_name: str = "",
+        partner: Partner | None = None,
     ) -> AuditEvent:
         account = tenant if isinstance(tenant, Account) else None
-        partner = tenant if isinstance(tenant, Partner) else None
+        if isinstance(tenant, Partner):
+            partner = tenant
         return record(
             request,
             activity,
@@ -133,6 +186,7 @@ def _tenant_event(activity: str) -> TenantEvent:
             description=description,
             status=status,
             service=service,
+            task_name=task_name,
         )
 
     event.__name__ = activity
@@ -150,3 +204,96 @@ billing_changed = _tenant_event(BILLING_CHANGED)
 notifications_changed = _tenant_event(NOTIFICATIONS_CHANGED)
 security_changed = _tenant_event(SECURITY_CHANGED)
 access_denied = _tenant_event(ACCESS_DENIED)
+
+
+# -- sign-in --------------------------------------------------------------------------------------
+
+METHODS = {"password": "password", "google": "Google", "microsoft": "Microsoft", "saml": "single sign-on"}
+
+
+def _tenants_of(user: Any) -> list[tuple[Account | None, Partner | None]]:
+    """Every account and partner the user is a member of: a sign-in belongs to each one's audit."""
+    from backstop.tenancy.models import Membership
+
+    rows = Membership.objects.filter(user=user).select_related("account", "partner").order_by("pk")
+    return [(m.account, m.partner if m.account is None else None) for m in rows]
+
+
+def _where(request: HttpRequest) -> str:
+    browser = browser_of(request.META.get("HTTP_USER_AGENT", "")) or "Unknown browser"
+    address = client_address(request)
+    return f"{browser} from {address}" if address else browser
+
+
+def signed_in(request: HttpRequest, user: Any, method: str) -> list[AuditEvent]:
+    """A successful sign-in, in the audit of every account and partner the user belongs to."""
+    how = METHODS.get(method, method)
+    description = f"Signed in with {how} ({_where(request)})"
+    return [
+        record(request, SIGN_IN, account=account, partner=partner, description=description, user=user)
+        for account, partner in _tenants_of(user)
+    ]
+
+
+def sign_in_failed(request: HttpRequest, email: str, reason: str) -> list[AuditEvent]:
+    """A refused sign-in for an existing user's address, in each of their tenants' audits; an
+    address nobody has records nothing (it is no tenant's business)."""
+    from backstop.accounts.models import User
+
+    user = User.objects.filter(email__iexact=email.strip()).first() if email else None
+    if user is None:
+        return []
+    description = f"Sign-in refused: {reason} ({_where(request)})"
+    return [
+        record(
+            request,
+            SIGN_IN,
+            account=account,
+            partner=partner,
+            description=description,
+            status=AuditEvent.Status.FAILED,
+            performed_by=user.email,
+        )
+        for account, partner in _tenants_of(user)
+    ]
+
+
+# -- how a role reads in a description --------------------------------------------------------------
+
+
+def role_of(membership: Any) -> dict[str, Any]:
+    """What a membership grants, to compare before and after a change (`role_change`)."""
+    from backstop.tenancy import permissions as perms
+
+    services = {service.code: service.label for service in perms.SERVICES}
+    return {
+        "role": membership.get_role_display(),
+        "operations": [] if membership.is_admin else [perms.label_of(code) for code in membership.operations],
+        "services": "all"
+        if membership.is_admin or membership.all_services
+        else ", ".join(services.get(code, code) for code in membership.services) or "none",
+    }
+
+
+def role_text(membership: Any) -> str:
+    role = role_of(membership)
+    if membership.is_admin:
+        return "Administrator"
+    operations = "; ".join(role["operations"]) or "no operations"
+    return f"Custom ({operations}; services: {role['services']})"
+
+
+def role_change(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """The differences between two `role_of` readings, in words; "" when nothing changed."""
+    parts = []
+    if before["role"] != after["role"]:
+        parts.append(f"role {before['role']} → {after['role']}")
+    added = [op for op in after["operations"] if op not in before["operations"]]
+    removed = [op for op in before["operations"] if op not in after["operations"]]
+    if added:
+        parts.append("allowed: " + "; ".join(added))
+    if removed:
+        parts.append("no longer allowed: " + "; ".join(removed))
+    if before["services"] != after["services"]:
+        parts.append(f"services {before['services']} → {after['services']}")
+    return ", ".join(parts)

@@ -1,3 +1,9 @@
-from django.urls import URLPattern, path  # noqa: F401
+"""The partner's Security Audit, under /p/<partner_id>/audit/."""
 
-urlpatterns: list[URLPattern] = []
+from django.urls import URLPattern, path
+
+from backstop.audit import views
+
+urlpatterns: list[URLPattern] = [
+    path("", views.partner_audit, name="partner_audit"),
+]

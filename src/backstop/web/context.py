@@ -12,7 +12,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 
 from backstop.tenancy import permissions as perms
-from backstop.tenancy.models import Account, Partner
+from backstop.tenancy.models import Account, Membership, Partner
 from backstop.tenancy.scoping import AccountAccess, account_access
 
 
@@ -32,6 +32,8 @@ def _account_nav(access: AccountAccess) -> list[NavItem]:
     if any(access.can(a) for a in (perms.RESTORE, perms.EXPORT, perms.PREVIEW_DATA)):
         url = reverse("recovery", args=[pk])
         items.append(NavItem("Recovery", "arrow-counterclockwise", url, "recovery"))
+    if access.can(perms.VIEW_ACTIVITY):
+        items.append(NavItem("Activity", "activity", reverse("account_activity", args=[pk]), "activity"))
     if access.can(perms.VIEW_SETTINGS) or access.can(perms.MANAGE_USERS):
         items.append(NavItem("Settings", "gear", reverse("account_settings", args=[pk]), "settings"))
     if access.can(perms.VIEW_SUPPORT):
@@ -39,15 +41,13 @@ def _account_nav(access: AccountAccess) -> list[NavItem]:
     return items
 
 
-def _partner_nav(partner: Partner) -> list[NavItem]:
-    return [
-        NavItem(
-            "Dashboard",
-            "speedometer2",
-            reverse("partner_dashboard", args=[partner.pk]),
-            "dashboard",
-        )
-    ]
+def _partner_nav(membership: Membership) -> list[NavItem]:
+    pk = membership.partner_id
+    items = [NavItem("Dashboard", "speedometer2", reverse("partner_dashboard", args=[pk]), "dashboard")]
+    if membership.allows(perms.PARTNER_VIEW_AUDIT):
+        url = reverse("partner_audit", args=[pk])
+        items.append(NavItem("Security Audit", "shield-lock", url, "partner_audit"))
+    return items
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
@@ -62,7 +62,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     partners = list(Partner.objects.restrict(user, perms.PARTNER_VIEW_DASHBOARD))
     context: dict[str, Any] = {"nav_partners": partners}
     if membership is not None:
-        context.update(nav_partner=membership.partner, nav_items=_partner_nav(membership.partner))
+        context.update(nav_partner=membership.partner, nav_items=_partner_nav(membership))
     elif access is not None:
         context.update(nav_access=access, nav_account=access.account, nav_items=_account_nav(access))
         context["nav_back_to_partner"] = access.via_partner
@@ -75,6 +75,8 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
             section = "home"
         if name.startswith("recovery"):  # an entity, a snapshot, the restore and export forms
             section = "recovery"
+        if name in ("account_activity", "account_activity_info", "account_audit"):  # the two tabs
+            section = "activity"
         section = {
             "account_home": "home",
             "account_support": "support",

@@ -12,6 +12,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from backstop.audit import events
 from backstop.backups import services
 from backstop.backups.anomaly import open_alerts
 from backstop.backups.models import DELETE_GRACE, BackupTask, Entity, Job
@@ -99,7 +100,12 @@ def entity_action(request: HttpRequest, access: AccountAccess, task_id: int) -> 
     elif action == "pause":
         count = services.pause(entities)
     else:
+        doomed = [entity.name for entity in entities if entity.deleted_at is None]
         count = services.delete_entities(entities)
+        if count:
+            names = ", ".join(doomed[:10]) + (f" and {len(doomed) - 10} more" if len(doomed) > 10 else "")
+            text = f"Backups of {count} {label} deleted ({names}); purged after {DELETE_GRACE.days} days"
+            events.backup_deleted(request, access.account, text, service=task.service, task_name=task.name)
     if action == "delete" and count:
         messages.warning(
             request,

@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from backstop.audit import events
 from backstop.backups import oauth, services
 from backstop.backups.forms import ImapReconnectForm, RenameForm, TaskSettingsForm
 from backstop.backups.models import DELETE_GRACE, BackupTask
@@ -129,6 +130,8 @@ def task_delete(request: HttpRequest, access: AccountAccess, task_id: int) -> Ht
     task = get_task(request, access, task_id, perms.DELETE_TASKS)
     if request.method == "POST":
         services.delete_task(task)
+        text = f"Backup task “{task.name}” deleted; its backups are purged after {DELETE_GRACE.days} days"
+        events.backup_deleted(request, access.account, text, service=task.service, task_name=task.name)
         messages.warning(
             request,
             f"The backup task “{task.name}” was deleted. Its backups are kept {DELETE_GRACE.days} days "

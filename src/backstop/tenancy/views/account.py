@@ -13,6 +13,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from backstop.audit import events
 from backstop.backups.views.common import home_context as backups_home
 from backstop.tenancy import permissions as perms
 from backstop.tenancy import services
@@ -53,7 +54,7 @@ def settings_page(request: HttpRequest, access: AccountAccess) -> HttpResponse:
     if request.method == "POST":
         if not access.can(perms.MANAGE_ACCOUNT):
             raise PermissionDenied("Only administrators change account settings.")
-        old_email = account.email
+        old_email, old_name = account.email, account.name
         form = AccountForm(request.POST, instance=account)
         if form.is_valid():
             new_email = form.cleaned_data["email"].lower()
@@ -66,6 +67,13 @@ def settings_page(request: HttpRequest, access: AccountAccess) -> HttpResponse:
                     f"We sent a confirmation link to {new_email}. It is valid for 24 hours.",
                 )
             account.save(update_fields=["name", "email", "pending_email"])
+            changes = []
+            if account.name != old_name:
+                changes.append(f"Account name changed from “{old_name}” to “{account.name}”")
+            if new_email != old_email.lower():
+                changes.append(f"New account e-mail {new_email} requested; it applies once confirmed")
+            if changes:
+                events.settings_changed(request, account, "; ".join(changes))
             messages.success(request, "Account settings saved.")
             return redirect("account_settings", account_id=account.pk)
     return render(
@@ -111,8 +119,10 @@ def confirm_email(request: HttpRequest, access: AccountAccess, token: str) -> Ht
     if data.get("account") != account.pk or data.get("email") != account.pending_email:
         messages.error(request, "This confirmation link was already used or replaced by a newer one.")
         return redirect("account_settings", account_id=account.pk)
+    old_email = account.email
     account.email, account.pending_email = account.pending_email, ""
     account.save(update_fields=["email", "pending_email"])
+    events.settings_changed(request, account, f"Account e-mail changed from {old_email} to {account.email}")
     messages.success(request, f"The account e-mail is now {account.email}.")
     return redirect("account_settings", account_id=account.pk)
 
@@ -127,6 +137,8 @@ def remove(request: HttpRequest, access: AccountAccess) -> HttpResponse:
                 messages.error(request, str(error))
         return redirect("account_settings", account_id=access.account.pk)
     services.request_removal(access.account, by=request.user)  # type: ignore[arg-type]
+    text = f"Account removal requested: its data is deleted after {REMOVAL_GRACE.days} days unless cancelled"
+    events.settings_changed(request, access.account, text)
     messages.warning(
         request,
         f"The account is scheduled for removal. Its data is kept for {REMOVAL_GRACE.days} days; "
@@ -139,7 +151,10 @@ def remove(request: HttpRequest, access: AccountAccess) -> HttpResponse:
 @account_view(perms.MANAGE_ACCOUNT)
 def cancel_remove(request: HttpRequest, access: AccountAccess) -> HttpResponse:
     if services.cancel_removal(access.account):
+        events.settings_changed(request, access.account, "Account removal cancelled")
         messages.success(request, "The removal was cancelled. Nothing was deleted.")
     else:
+        text = "Cancelling the account removal was refused: the grace period is over"
+        events.settings_changed(request, access.account, text, status=events.AuditEvent.Status.FAILED)
         messages.error(request, "The grace period is over: the account's data is being deleted.")
     return redirect("account_settings", account_id=access.account.pk)

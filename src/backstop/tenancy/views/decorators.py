@@ -10,12 +10,31 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 
+from backstop.audit import events
 from backstop.tenancy import permissions as perms
 from backstop.tenancy.models import Membership, Partner
 from backstop.tenancy.scoping import AccountAccess, get_account_access
 
 AccountView = Callable[Concatenate[HttpRequest, AccountAccess, ...], HttpResponse]
 PartnerView = Callable[Concatenate[HttpRequest, Partner, Membership, ...], HttpResponse]
+
+
+ACCESSED_KEY = "audit_accessed_accounts"
+
+
+def _note_partner_visit(request: HttpRequest, access: AccountAccess) -> None:
+    """A partner user opening a customer account is audited ("Account accessed") once per session
+    and account, not per page; a direct member of the account is just at home."""
+    partner = access.via_partner
+    if partner is None or any(m.account_id == access.account.pk for m in access.memberships):
+        return
+    seen = request.session.get(ACCESSED_KEY, [])
+    if access.account.pk in seen:
+        return
+    request.session[ACCESSED_KEY] = [*seen, access.account.pk]
+    account = access.account
+    text = f"Accessed account {account.name} ({account.email}) from the partner portal of {partner.name}"
+    events.account_accessed(request, account, text, partner=partner)
 
 
 def is_htmx(request: HttpRequest) -> bool:
@@ -34,6 +53,7 @@ def account_view(action: str) -> Callable[[AccountView], Callable[..., HttpRespo
             request.account_access = access  # type: ignore[attr-defined]
             if request.session.get("account_id") != access.account.pk:  # no session write per page
                 request.session["account_id"] = access.account.pk
+            _note_partner_visit(request, access)
             return view(request, access, *args, **kwargs)
 
         return wrapper

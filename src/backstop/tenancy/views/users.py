@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
 from allauth.socialaccount.models import SocialAccount
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -13,6 +14,7 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from backstop import ratelimit
+from backstop.audit import events
 from backstop.tenancy import members
 from backstop.tenancy import permissions as perms
 from backstop.tenancy.forms import MembershipForm, NewUserForm
@@ -61,6 +63,12 @@ def user_list(request: HttpRequest, access: AccountAccess) -> HttpResponse:
     verified = set(
         EmailAddress.objects.filter(user__in=users, verified=True).values_list("user_id", flat=True)
     )
+    # Who has an authenticator app set up: one query for the page.
+    two_factor = set(
+        Authenticator.objects.filter(user__in=users, type=Authenticator.Type.TOTP).values_list(
+            "user_id", flat=True
+        )
+    )
     template = "tenancy/partials/user_rows.html" if is_htmx(request) else "tenancy/settings_users.html"
     return render(
         request,
@@ -71,6 +79,7 @@ def user_list(request: HttpRequest, access: AccountAccess) -> HttpResponse:
             "page": page,
             "query": query,
             "verified": verified,
+            "two_factor": two_factor,
             "sign_in_types": sign_in_types,
             "tab": "users",
         },
@@ -100,6 +109,8 @@ def user_new(request: HttpRequest, access: AccountAccess) -> HttpResponse:
             last_name=data["last_name"],
             configure=form.apply,
         )
+        text = f"Added user {membership.user.email} as {events.role_text(membership)}"
+        events.user_added(request, access.account, text)
         messages.success(
             request,
             f"{membership.user.email} was added. They can sign in once they open the confirmation "
@@ -114,12 +125,16 @@ def user_edit(request: HttpRequest, access: AccountAccess, membership_id: int) -
     membership = _member(request, access, membership_id)
     form = MembershipForm(request.POST or None, initial=MembershipForm.initial_for(membership))
     if request.method == "POST" and form.is_valid():
+        before = events.role_of(membership)
         try:
             members.update_member(membership, form.apply, form.cleaned_data["role"])
         except members.MemberError as error:
             form.add_error("role", str(error))
         else:
             forget_memberships(request.user)
+            if change := events.role_change(before, events.role_of(membership)):
+                text = f"Permissions of {membership.user.email} changed: {change}"
+                events.permissions_changed(request, access.account, text)
             messages.success(request, f"Permissions of {membership.user.email} saved.")
             return redirect("account_users", account_id=access.account.pk)
     return render(request, "tenancy/user_form.html", _form_context(access, form, membership=membership))
@@ -134,6 +149,8 @@ def user_remove(request: HttpRequest, access: AccountAccess, membership_id: int)
         except members.MemberError as error:
             messages.error(request, str(error))
         else:
+            text = f"Removed user {membership.user.email} ({membership.get_role_display()}) from the account"
+            events.user_removed(request, access.account, text)
             messages.success(request, f"{membership.user.email} no longer has access to this account.")
         return redirect("account_users", account_id=access.account.pk)
     return render(

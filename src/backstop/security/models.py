@@ -25,9 +25,7 @@ class SecurityPolicy(models.Model):
     partner = models.OneToOneField(
         Partner, null=True, blank=True, on_delete=models.CASCADE, related_name="security_policy"
     )
-    require_mfa = models.BooleanField(
-        "enforce two-factor authentication on all users", default=False
-    )
+    require_mfa = models.BooleanField("enforce two-factor authentication on all users", default=False)
     password_max_age_days = models.PositiveIntegerField(
         "password expires after (days)", null=True, blank=True
     )

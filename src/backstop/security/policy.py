@@ -81,12 +81,14 @@ def demands(user: Any, account_id: int | None = None, partner_id: int | None = N
     memberships = set(Membership.objects.filter(user=user).values_list("account_id", "partner_id"))
     own_accounts = {a for a, _ in memberships if a}
     own_partners = {p for _, p in memberships if p}
-    about_accounts = {account_id} if account_id is not None else set()
-    about_partners = {partner_id} if partner_id is not None else set()
-    if account_id is not None and account_id not in own_accounts and own_partners:
-        # A partner user inside a customer account also meets the partner's own restrictions.
+    # Only tenants the user reaches: anyone else gets the views' own 404, which tells nothing.
+    about_accounts = {account_id} & own_accounts
+    about_partners = {partner_id} & own_partners
+    if account_id is not None and not about_accounts and own_partners:
+        # A partner user inside a customer account meets the account's and the partner's rules.
         via = Account.objects.filter(pk=account_id).values_list("partner_id", flat=True).first()
         if via in own_partners:
+            about_accounts.add(account_id)
             about_partners.add(via)
     wanted = Q(account_id__in=own_accounts | about_accounts) | Q(partner_id__in=own_partners | about_partners)
     policies = list(SecurityPolicy.objects.filter(wanted))

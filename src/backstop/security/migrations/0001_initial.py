@@ -7,47 +7,132 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('tenancy', '0001_initial'),
+        ("tenancy", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SecurityPolicy',
+            name="SecurityPolicy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('require_mfa', models.BooleanField(default=False, verbose_name='enforce two-factor authentication on all users')),
-                ('password_max_age_days', models.PositiveIntegerField(blank=True, null=True, verbose_name='password expires after (days)')),
-                ('ip_restriction', models.BooleanField(default=False, verbose_name='trusted IP addresses only')),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('account', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='security_policy', to='tenancy.account')),
-                ('partner', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='security_policy', to='tenancy.partner')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "require_mfa",
+                    models.BooleanField(
+                        default=False, verbose_name="enforce two-factor authentication on all users"
+                    ),
+                ),
+                (
+                    "password_max_age_days",
+                    models.PositiveIntegerField(
+                        blank=True, null=True, verbose_name="password expires after (days)"
+                    ),
+                ),
+                (
+                    "ip_restriction",
+                    models.BooleanField(default=False, verbose_name="trusted IP addresses only"),
+                ),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "account",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="security_policy",
+                        to="tenancy.account",
+                    ),
+                ),
+                (
+                    "partner",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="security_policy",
+                        to="tenancy.partner",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'security policies',
-                'constraints': [models.CheckConstraint(condition=models.Q(models.Q(('account__isnull', False), ('partner__isnull', True)), models.Q(('account__isnull', True), ('partner__isnull', False)), _connector='OR'), name='policy_one_tenant')],
+                "verbose_name_plural": "security policies",
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("account__isnull", False), ("partner__isnull", True)),
+                            models.Q(("account__isnull", True), ("partner__isnull", False)),
+                            _connector="OR",
+                        ),
+                        name="policy_one_tenant",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='TrustedAddress',
+            name="TrustedAddress",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('description', models.CharField(blank=True, max_length=200)),
-                ('addresses', models.TextField(blank=True)),
-                ('first', models.GenericIPAddressField(blank=True, null=True, protocol='IPv4')),
-                ('last', models.GenericIPAddressField(blank=True, null=True, protocol='IPv4')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('account', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='trusted_addresses', to='tenancy.account')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('partner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='trusted_addresses', to='tenancy.partner')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("description", models.CharField(blank=True, max_length=200)),
+                ("addresses", models.TextField(blank=True)),
+                ("first", models.GenericIPAddressField(blank=True, null=True, protocol="IPv4")),
+                ("last", models.GenericIPAddressField(blank=True, null=True, protocol="IPv4")),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="trusted_addresses",
+                        to="tenancy.account",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "partner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="trusted_addresses",
+                        to="tenancy.partner",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('created_at', 'pk'),
-                'constraints': [models.CheckConstraint(condition=models.Q(models.Q(('account__isnull', False), ('partner__isnull', True)), models.Q(('account__isnull', True), ('partner__isnull', False)), _connector='OR'), name='trusted_one_tenant')],
+                "ordering": ("created_at", "pk"),
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("account__isnull", False), ("partner__isnull", True)),
+                            models.Q(("account__isnull", True), ("partner__isnull", False)),
+                            _connector="OR",
+                        ),
+                        name="trusted_one_tenant",
+                    )
+                ],
             },
         ),
     ]

@@ -44,3 +44,17 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
             region = form.cleaned_data.get("region", DEFAULT_REGION) if form else DEFAULT_REGION
             open_customer_account(owner=saved, region=region)
         return saved
+
+    # SAML (backstop.sso): an account's IdP signs in that account's existing members only.
+    def is_open_for_signup(self, request: HttpRequest, sociallogin: Any) -> bool:
+        if sociallogin.provider.id == "saml":
+            return False
+        return super().is_open_for_signup(request, sociallogin)
+
+    def pre_social_login(self, request: HttpRequest, sociallogin: Any) -> None:
+        if sociallogin.provider.id == "saml":
+            from backstop.sso.signin import pre_social_login
+
+            pre_social_login(request, sociallogin)
+            return
+        super().pre_social_login(request, sociallogin)

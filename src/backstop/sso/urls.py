@@ -1,3 +1,7 @@
-from django.urls import URLPattern, path  # noqa: F401
+from django.urls import URLPattern, path
 
-urlpatterns: list[URLPattern] = []
+from backstop.sso import views
+
+urlpatterns: list[URLPattern] = [
+    path("", views.saml_page, name="account_saml"),
+]

@@ -266,9 +266,12 @@ def role_of(membership: Any) -> dict[str, Any]:
     from backstop.tenancy import permissions as perms
 
     services = {service.code: service.label for service in perms.SERVICES}
+    granted = set(membership.operations)
     return {
         "role": membership.get_role_display(),
-        "operations": [] if membership.is_admin else [perms.label_of(code) for code in membership.operations],
+        "operations": []
+        if membership.is_admin
+        else [op.label for op in perms.ACCOUNT_OPERATIONS + perms.PARTNER_OPERATIONS if op.code in granted],
         "services": "all"
         if membership.is_admin or membership.all_services
         else ", ".join(services.get(code, code) for code in membership.services) or "none",

@@ -104,7 +104,8 @@ def entity_action(request: HttpRequest, access: AccountAccess, task_id: int) -> 
         count = services.delete_entities(entities)
         if count:
             names = ", ".join(doomed[:10]) + (f" and {len(doomed) - 10} more" if len(doomed) > 10 else "")
-            text = f"Backups of {count} {label} deleted ({names}); purged after {DELETE_GRACE.days} days"
+            text = f"{label.capitalize()} deleted from the task: {names}; their backups are purged after "
+            text += f"{DELETE_GRACE.days} days"
             events.backup_deleted(request, access.account, text, service=task.service, task_name=task.name)
     if action == "delete" and count:
         messages.warning(

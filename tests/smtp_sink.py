@@ -12,6 +12,7 @@ Use the `smtp_sink` fixture (import it into a conftest or test module):
 from __future__ import annotations
 
 import email
+import logging
 import email.policy
 import email.utils
 import socket
@@ -126,6 +127,7 @@ def _free_port() -> int:
 @pytest.fixture
 def smtp_server() -> Iterator[SmtpSink]:
     """An SMTP server on a free loopback port, without touching Django's settings."""
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command at INFO
     sink = SmtpSink("127.0.0.1", _free_port())
     controller = Controller(_Handler(sink), hostname=sink.host, port=sink.port)
     controller.start()

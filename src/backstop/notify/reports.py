@@ -20,7 +20,7 @@ from typing import Any
 
 from django.core import signing
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -315,14 +315,8 @@ def _unclaim(report_settings: ReportSettings, previous: datetime | None, now: da
 
 def due_accounts(now: datetime) -> Iterator[tuple[Account, ReportSettings]]:
     """Accounts with backup tasks whose report period ended since their last report."""
-    accounts = (
-        Account.objects.filter(
-            removal_requested_at__isnull=True,
-            backup_tasks__deleted_at__isnull=True,
-        )
-        .distinct()
-        .order_by("pk")
-    )
+    live_tasks = BackupTask.objects.filter(account=OuterRef("pk"), deleted_at__isnull=True)
+    accounts = Account.objects.filter(Exists(live_tasks), removal_requested_at__isnull=True).order_by("pk")
     existing = {s.account_id: s for s in ReportSettings.objects.filter(account__in=accounts)}
     for account in accounts:
         report_settings = existing.get(account.pk) or ReportSettings(account=account)

@@ -12,9 +12,9 @@ Use the `smtp_sink` fixture (import it into a conftest or test module):
 from __future__ import annotations
 
 import email
-import logging
 import email.policy
 import email.utils
+import logging
 import socket
 import threading
 import time

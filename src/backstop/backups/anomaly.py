@@ -43,7 +43,7 @@ from statistics import fmean, pstdev
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import EmailMultiAlternatives
 from django.db.models import Q
 from django.dispatch import receiver
 from django.template.loader import render_to_string
@@ -149,8 +149,8 @@ def detect(run: RunStats, history: Sequence[RunStats]) -> list[Finding]:
         found.append(
             Finding(
                 K.MASS_DELETION,
-                f"{run.removed} of {before} items were removed, far more than this entity's usual "
-                f"{_usual([h.removed for h in history])}.",
+                f"{run.removed} of {before} items were removed, far more than usual for this entity "
+                f"({_usual([h.removed for h in history])}).",
             )
         )
     if (
@@ -161,16 +161,16 @@ def detect(run: RunStats, history: Sequence[RunStats]) -> list[Finding]:
         found.append(
             Finding(
                 K.MASS_MODIFICATION,
-                f"The content of {run.rewritten} of {before} items changed, far more than this "
-                f"entity's usual {_usual([h.rewritten for h in history])}.",
+                f"The content of {run.rewritten} of {before} items changed, far more than usual for "
+                f"this entity ({_usual([h.rewritten for h in history])}).",
             )
         )
     if _mass(run.renamed, before) and _abnormal(run.renamed, [h.renamed for h in history]):
         found.append(
             Finding(
                 K.RENAME_STORM,
-                f"{run.renamed} of {before} items were renamed or moved, far more than this entity's "
-                f"usual {_usual([h.renamed for h in history])}.",
+                f"{run.renamed} of {before} items were renamed or moved, far more than usual "
+                f"for this entity ({_usual([h.renamed for h in history])}).",
             )
         )
     return found
@@ -178,7 +178,7 @@ def detect(run: RunStats, history: Sequence[RunStats]) -> list[Finding]:
 
 def _usual(past: Sequence[int]) -> str:
     mean = fmean(past)
-    return f"{mean:.0f} per backup" if mean >= 1 else "none or almost none"
+    return f"about {mean:.0f} per backup" if mean >= 1 else "usually none"
 
 
 # -- the hook
@@ -294,13 +294,13 @@ def send_alert(alert: SmartAlert) -> int:
         message = EmailMultiAlternatives(subject, text, None, [to])
         message.attach_alternative(html, "text/html")
         messages.append(message)
-    if not messages:
-        return 0
-    try:
-        return get_connection().send_messages(messages) or 0
-    except Exception:
-        log.exception("the smart alert e-mail of alert %s could not be sent", alert.pk)
-        return 0
+    sent = 0
+    for message in messages:
+        try:
+            sent += message.send()
+        except Exception:
+            log.exception("a smart alert e-mail of alert %s could not be sent", alert.pk)
+    return sent
 
 
 def acknowledge(alert: SmartAlert, user: Any) -> None:

@@ -52,6 +52,11 @@ def enter_code(page: Page, code: str) -> None:
 def test_2fa_is_enabled_from_the_shown_key_then_asked_at_sign_in_and_refuses_wrong_or_replayed_codes(
     page: Page, live_server: Any, personas: Personas, shoot: Callable[[str], Path]
 ) -> None:
+    refused: list[str] = []  # what the content security policy blocked, if anything
+    page.on(
+        "console",
+        lambda message: refused.append(message.text) if "Content Security" in message.text else None,
+    )
     sign_in(page, live_server.url, personas.alice.email, PASSWORD)
     page.goto(f"{live_server.url}/a/{personas.a.pk}/settings/security/")
     expect(page.get_by_test_id("mfa-off")).to_be_visible()
@@ -92,6 +97,7 @@ def test_2fa_is_enabled_from_the_shown_key_then_asked_at_sign_in_and_refuses_wro
     enter_code(page, code)
     expect(page.get_by_text("Incorrect code.")).to_be_visible()
     expect(page).to_have_url(re.compile(r"/auth/2fa/authenticate/"))
+    assert refused == []
 
 
 def test_enforced_2fa_leads_a_user_without_it_to_set_it_up_at_sign_in(

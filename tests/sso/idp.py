@@ -151,15 +151,18 @@ class TestIdP:
         audience: str | None = None,
         lifetime_minutes: int = 5,
         attributes: dict[str, list[str]] | None = None,
+        name_id: str | None = None,
+        name_id_format: str = NAMEID_FORMAT_EMAILADDRESS,
+        in_response_to: str | None = "",
     ) -> str:
         """A base64 SAMLResponse for `email`, to be POSTed to the ACS URL."""
         server = Server(config=self._config(lifetime_minutes))
         response = server.create_authn_response(
             identity=attributes or {"mail": [email]},
-            in_response_to=request.id,
+            in_response_to=request.id if in_response_to == "" else in_response_to,
             destination=request.acs_url,
             sp_entity_id=audience or request.issuer,
-            name_id=NameID(format=NAMEID_FORMAT_EMAILADDRESS, text=email),
+            name_id=NameID(format=name_id_format, text=name_id or email),
             authn={"class_ref": "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"},
             sign_assertion=sign_assertion,
             sign_response=sign_response,

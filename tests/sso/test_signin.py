@@ -10,8 +10,9 @@ import logging
 
 import pytest
 from allauth.account.models import EmailAddress
-from allauth.socialaccount.models import SocialAccount
+from allauth.socialaccount.models import SocialAccount, SocialApp
 from django.test import Client
+from saml2.saml import NAMEID_FORMAT_PERSISTENT
 
 from backstop.accounts.models import User
 from backstop.sso import services
@@ -39,13 +40,15 @@ def refused(page: object) -> str:
     return content
 
 
-@pytest.mark.parametrize("sign_response", [False, True], ids=["assertion-signed", "response-and-assertion-signed"])
+@pytest.mark.parametrize(
+    "sign_response", [False, True], ids=["assertion-signed", "response-and-assertion-signed"]
+)
 def test_a_member_signs_in_with_a_signed_assertion(
     personas: Personas, idp: TestIdP, acme_sso: SamlConnection, sign_response: bool
 ) -> None:
     started = start(acme_sso.slug)
     request = idp.read_request(started.location)
-    assert request.acs_url == "http://testserver/auth/saml/a%d/acs/" % personas.a.pk
+    assert request.acs_url == f"http://testserver/auth/saml/a{personas.a.pk}/acs/"
 
     finished = post_to_acs(
         started.client, request, idp.response(request, "Alice@Acme.test", sign_response=sign_response)
@@ -61,13 +64,49 @@ def test_a_member_signs_in_with_a_signed_assertion(
     assert Client().login(email="alice@acme.test", password=PASSWORD)
 
 
-def test_a_second_sign_in_uses_the_linked_identity(personas: Personas, idp: TestIdP, acme_sso: SamlConnection) -> None:
+def test_a_second_sign_in_uses_the_linked_identity(
+    personas: Personas, idp: TestIdP, acme_sso: SamlConnection
+) -> None:
     for _ in range(2):
         started = start(acme_sso.slug)
         request = idp.read_request(started.location)
         post_to_acs(started.client, request, idp.response(request, "alice@acme.test"))
         assert signed_in_as(started.client, personas.a) == "alice@acme.test"
     assert SocialAccount.objects.filter(user=personas.alice).count() == 1
+
+
+def test_a_persistent_name_id_with_the_address_as_attribute(
+    personas: Personas, idp: TestIdP, acme_sso: SamlConnection
+) -> None:
+    # Entra ID and others send an opaque NameID and the e-mail address as an attribute.
+    started = start(acme_sso.slug)
+    request = idp.read_request(started.location)
+    saml_response = idp.response(
+        request,
+        "bob@acme.test",
+        name_id="8f14e45fceea167a5a36dedd4bea2543",
+        name_id_format=NAMEID_FORMAT_PERSISTENT,
+    )
+    post_to_acs(started.client, request, saml_response)
+    assert signed_in_as(started.client, personas.a) == "bob@acme.test"
+    assert SocialAccount.objects.get(user=personas.bob).uid == "8f14e45fceea167a5a36dedd4bea2543"
+
+
+def test_an_unsolicited_response_is_refused(
+    personas: Personas, idp: TestIdP, acme_sso: SamlConnection
+) -> None:
+    # IdP-initiated sign-in (no InResponseTo) is off: only answers to our own requests count.
+    started = start(acme_sso.slug)
+    request = idp.read_request(started.location)
+    page = post_to_acs(browser(), request, idp.response(request, "alice@acme.test", in_response_to=None))
+    refused(page)
+    assert signed_in_as(started.client, personas.a) is None
+
+
+def test_a_removed_accounts_idp_is_gone(personas: Personas, acme_sso: SamlConnection) -> None:
+    personas.a.delete()
+    assert not SocialApp.objects.exists()
+    assert browser().post(f"/auth/saml/{acme_sso.slug}/login/").status_code == 404
 
 
 def test_the_asserted_address_confirms_a_members_unverified_address(
@@ -104,7 +143,9 @@ def test_an_expired_assertion_is_refused(
     request = idp.read_request(started.location)
     # NotOnOrAfter ten minutes ago: beyond python3-saml's allowance for clock drift (5 minutes).
     with caplog.at_level(logging.ERROR):
-        page = post_to_acs(started.client, request, idp.response(request, "alice@acme.test", lifetime_minutes=-10))
+        page = post_to_acs(
+            started.client, request, idp.response(request, "alice@acme.test", lifetime_minutes=-10)
+        )
     refused(page)
     assert "expired" in caplog.text.lower()
     assert signed_in_as(started.client, personas.a) is None
@@ -117,7 +158,9 @@ def test_an_assertion_for_another_audience_is_refused(
     request = idp.read_request(started.location)
     other_sp = "https://another-app.example.test/saml/metadata"
     with caplog.at_level(logging.ERROR):
-        page = post_to_acs(started.client, request, idp.response(request, "alice@acme.test", audience=other_sp))
+        page = post_to_acs(
+            started.client, request, idp.response(request, "alice@acme.test", audience=other_sp)
+        )
     refused(page)
     assert "audience" in caplog.text.lower()
     assert signed_in_as(started.client, personas.a) is None
@@ -125,7 +168,11 @@ def test_an_assertion_for_another_audience_is_refused(
 
 @pytest.mark.parametrize("sign_response", [False, True], ids=["nothing-signed", "only-response-signed"])
 def test_an_unsigned_assertion_is_refused(
-    personas: Personas, idp: TestIdP, acme_sso: SamlConnection, sign_response: bool, caplog: pytest.LogCaptureFixture
+    personas: Personas,
+    idp: TestIdP,
+    acme_sso: SamlConnection,
+    sign_response: bool,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     started = start(acme_sso.slug)
     request = idp.read_request(started.location)
@@ -173,7 +220,9 @@ def test_an_unknown_address_is_refused_and_opens_nothing(
     assert not SocialAccount.objects.exists()
 
 
-def test_a_user_of_another_account_is_refused(personas: Personas, idp: TestIdP, acme_sso: SamlConnection) -> None:
+def test_a_user_of_another_account_is_refused(
+    personas: Personas, idp: TestIdP, acme_sso: SamlConnection
+) -> None:
     started = start(acme_sso.slug)
     request = idp.read_request(started.location)
     page = post_to_acs(started.client, request, idp.response(request, "charlie@globex.test"))

@@ -58,10 +58,14 @@ def fetch(url: str) -> str:
     try:
         with (
             httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client,
-            client.stream("GET", url.strip(), headers={"Accept": "application/samlmetadata+xml, */*"}) as response,
+            client.stream(
+                "GET", url.strip(), headers={"Accept": "application/samlmetadata+xml, */*"}
+            ) as response,
         ):
             if response.status_code != 200:
-                raise MetadataError(f"The metadata URL answered HTTP {response.status_code}, not the metadata.")
+                raise MetadataError(
+                    f"The metadata URL answered HTTP {response.status_code}, not the metadata."
+                )
             body = bytearray()
             for chunk in response.iter_bytes():
                 body.extend(chunk)
@@ -128,7 +132,9 @@ def parse(xml: str) -> IdpMetadata:
         raise MetadataError("The identity provider's sign-in URL must start with https://.")
     certificate = idp.get("x509cert") or next(iter((idp.get("x509certMulti") or {}).get("signing", [])), "")
     if not certificate:
-        raise MetadataError("The metadata has no signing certificate, so signed assertions cannot be checked.")
+        raise MetadataError(
+            "The metadata has no signing certificate, so signed assertions cannot be checked."
+        )
     try:
         der = base64.b64decode(certificate, validate=True)
         cert = x509.load_der_x509_certificate(der)

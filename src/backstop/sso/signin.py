@@ -42,9 +42,8 @@ def pre_social_login(request: HttpRequest, sociallogin: Any) -> None:
         member = services.member_for(connection, asserted_email(sociallogin))
     except services.Refused as exc:
         refuse(request, str(exc))
-    if sociallogin.is_existing:
-        if sociallogin.user.pk != member.pk:
-            refuse(request, "This identity is linked to another user. Ask your administrator.")
+    if sociallogin.is_existing and sociallogin.user.pk != member.pk:
+        refuse(request, "This identity is linked to another user. Ask your administrator.")
     _verify(member)
     if not sociallogin.is_existing:
         sociallogin.connect(request, member)
@@ -54,7 +53,10 @@ def _verify(user: Any) -> None:
     address = EmailAddress.objects.filter(user=user, email__iexact=user.email).first()
     if address is None:
         EmailAddress.objects.create(
-            user=user, email=user.email, verified=True, primary=not EmailAddress.objects.filter(user=user).exists()
+            user=user,
+            email=user.email,
+            verified=True,
+            primary=not EmailAddress.objects.filter(user=user).exists(),
         )
     elif not address.verified:
         address.verified = True

@@ -94,5 +94,5 @@ def sso_sign_in(request: HttpRequest) -> HttpResponse:
                 next_url = request.POST.get("next") or None
                 if next_url and not get_account_adapter().is_safe_url(next_url):
                     next_url = None
-                return provider.redirect(request, process="login", next_url=next_url)  # type: ignore[no-any-return]
+                return provider.redirect(request, process="login", next_url=next_url)
     return render(request, "sso/sign_in.html", {"form": form, "next": request.GET.get("next", "")})

@@ -7,43 +7,82 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('tenancy', '0001_initial'),
+        ("tenancy", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='UsedAssertion',
+            name="UsedAssertion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(help_text='SHA-256 of the issuer and the id.', max_length=64, unique=True)),
-                ('expires_at', models.DateTimeField(db_index=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "key",
+                    models.CharField(
+                        help_text="SHA-256 of the issuer and the id.", max_length=64, unique=True
+                    ),
+                ),
+                ("expires_at", models.DateTimeField(db_index=True)),
             ],
         ),
         migrations.CreateModel(
-            name='SamlConnection',
+            name="SamlConnection",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('metadata_xml', models.TextField(help_text="The identity provider's metadata, as fetched or uploaded.")),
-                ('metadata_url', models.URLField(blank=True, help_text='Where the metadata came from.', max_length=1000)),
-                ('idp_entity_id', models.CharField(max_length=1000, verbose_name='IdP entity ID')),
-                ('sso_url', models.URLField(max_length=1000, verbose_name='IdP sign-in URL')),
-                ('slo_url', models.URLField(blank=True, max_length=1000, verbose_name='IdP sign-out URL')),
-                ('certificate', models.TextField(help_text="The IdP's signing certificate (base64 DER, public).")),
-                ('certificate_sha256', models.CharField(max_length=95)),
-                ('certificate_not_after', models.DateTimeField(blank=True, null=True)),
-                ('is_active', models.BooleanField(default=False)),
-                ('activated_at', models.DateTimeField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('account', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='saml_connection', to='tenancy.account')),
-                ('activated_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "metadata_xml",
+                    models.TextField(help_text="The identity provider's metadata, as fetched or uploaded."),
+                ),
+                (
+                    "metadata_url",
+                    models.URLField(blank=True, help_text="Where the metadata came from.", max_length=1000),
+                ),
+                ("idp_entity_id", models.CharField(max_length=1000, verbose_name="IdP entity ID")),
+                ("sso_url", models.URLField(max_length=1000, verbose_name="IdP sign-in URL")),
+                ("slo_url", models.URLField(blank=True, max_length=1000, verbose_name="IdP sign-out URL")),
+                (
+                    "certificate",
+                    models.TextField(help_text="The IdP's signing certificate (base64 DER, public)."),
+                ),
+                ("certificate_sha256", models.CharField(max_length=95)),
+                ("certificate_not_after", models.DateTimeField(blank=True, null=True)),
+                ("is_active", models.BooleanField(default=False)),
+                ("activated_at", models.DateTimeField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "account",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="saml_connection",
+                        to="tenancy.account",
+                    ),
+                ),
+                (
+                    "activated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'SAML connection',
+                "verbose_name": "SAML connection",
             },
         ),
     ]

@@ -316,7 +316,17 @@ def _unclaim(report_settings: ReportSettings, previous: datetime | None, now: da
 def due_accounts(now: datetime) -> Iterator[tuple[Account, ReportSettings]]:
     """Accounts with backup tasks whose report period ended since their last report."""
     live_tasks = BackupTask.objects.filter(account=OuterRef("pk"), deleted_at__isnull=True)
-    accounts = Account.objects.filter(Exists(live_tasks), removal_requested_at__isnull=True).order_by("pk")
+    due = Q(report_settings__isnull=True) | Q(report_settings__last_sent_at__isnull=True)
+    for frequency in F.values:
+        due |= Q(
+            report_settings__frequency=frequency,
+            report_settings__last_sent_at__lt=period_start(now, frequency),
+        )
+    accounts = (
+        Account.objects.filter(Exists(live_tasks), removal_requested_at__isnull=True)
+        .filter(due)
+        .order_by("pk")
+    )
     existing = {s.account_id: s for s in ReportSettings.objects.filter(account__in=accounts)}
     for account in accounts:
         report_settings = existing.get(account.pk) or ReportSettings(account=account)

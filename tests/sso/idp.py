@@ -74,16 +74,21 @@ class TestIdP:
 
     __test__ = False  # not a test class for pytest
 
-    def __init__(self, folder: Path, name: str = "idp", entity_id: str = ENTITY_ID) -> None:
+    def __init__(
+        self, folder: Path, name: str = "idp", entity_id: str = ENTITY_ID, sso_url: str = SSO_URL
+    ) -> None:
         assert shutil.which("xmlsec1"), "pysaml2 needs the xmlsec1 binary (Debian package xmlsec1)"
         self.folder = folder
         self.name = name
         self.entity_id = entity_id
+        self.sso_url = sso_url
         self.key_file, self.cert_file = make_key_and_cert(folder, name)
         self.sp_metadata: list[str] = []
 
     def impostor(self) -> TestIdP:
-        return TestIdP(self.folder, name=f"{self.name}-impostor", entity_id=self.entity_id)
+        return TestIdP(
+            self.folder, name=f"{self.name}-impostor", entity_id=self.entity_id, sso_url=self.sso_url
+        )
 
     def _config(self, lifetime_minutes: int = 5) -> IdPConfig:
         config = IdPConfig()
@@ -94,8 +99,8 @@ class TestIdP:
                     "idp": {
                         "endpoints": {
                             "single_sign_on_service": [
-                                (SSO_URL, BINDING_HTTP_REDIRECT),
-                                (SSO_URL, BINDING_HTTP_POST),
+                                (self.sso_url, BINDING_HTTP_REDIRECT),
+                                (self.sso_url, BINDING_HTTP_POST),
                             ]
                         },
                         "name_id_format": [NAMEID_FORMAT_EMAILADDRESS],
@@ -129,7 +134,7 @@ class TestIdP:
 
     def read_request(self, location: str) -> AuthnRequest:
         """The AuthnRequest from the SP's redirect to our sign-in URL (HTTP-Redirect binding)."""
-        assert location.startswith(SSO_URL), location
+        assert location.startswith(self.sso_url), location
         query = parse_qs(urlsplit(location).query)
         server = Server(config=self._config())
         parsed = server.parse_authn_request(query["SAMLRequest"][0], BINDING_HTTP_REDIRECT)

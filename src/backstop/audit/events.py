@@ -6,13 +6,13 @@ A tenant event belongs to a customer account or to a partner (its own portal eve
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest
 
 from backstop.audit.models import AuditEvent
+from backstop.security.client import client_ip
 from backstop.tenancy.models import Account, Partner
 
 RESTORE_REQUESTED = "restore_requested"
@@ -51,15 +51,8 @@ LABELS = {
 
 
 def client_address(request: HttpRequest) -> str | None:
-    """The client's address: through the trusted-proxy aware function when the security app
-    has it, else the socket's."""
-    try:
-        client = importlib.import_module("backstop.security.client")
-    except ModuleNotFoundError:
-        client = None
-    finder = getattr(client, "client_ip", None)
-    address = finder(request) if finder is not None else request.META.get("REMOTE_ADDR")
-    return str(address) if address else None
+    """The client's address: the socket's, or the one a trusted proxy passed on."""
+    return client_ip(request) or None
 
 
 # (marker in the user agent, name). Order matters: Edge and Opera say "Chrome" too, Chrome says

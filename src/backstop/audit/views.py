@@ -225,15 +225,19 @@ class AuditRow:
     service: str
     style: str
     browser: str
+    # The browser and address under the description, unless the description says them already.
+    show_origin: bool
 
 
 def audit_row(event: AuditEvent) -> AuditRow:
+    browser = events.browser_of(event.user_agent)
     return AuditRow(
         event=event,
         activity=events.LABELS.get(event.activity, event.activity.replace("_", " ").capitalize()),
         service=SERVICE_LABELS.get(event.service, event.service),
         style=AUDIT_STYLES.get(event.status, "secondary"),
-        browser=events.browser_of(event.user_agent),
+        browser=browser,
+        show_origin=bool(event.ip or browser) and not (event.ip and str(event.ip) in event.description),
     )
 
 

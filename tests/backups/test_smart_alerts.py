@@ -17,6 +17,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from django.urls import reverse
 
+from backstop.audit.models import AuditEvent
 from backstop.backups.anomaly import RunStats, detect
 from backstop.backups.models import Entity, EntityRunStats, Job, JobLog, SmartAlert, Snapshot
 from backstop.notify.models import Recipient
@@ -288,6 +289,10 @@ def test_acknowledge_removes_the_badge(
     assert 'data-testid="smart-alert"' not in response.content.decode()
     alert.refresh_from_db()
     assert alert.acknowledged_at is not None and alert.acknowledged_by == personas.alice
+    # Who acknowledged it is in the account's Security Audit.
+    event = AuditEvent.objects.get(account=personas.a, description__startswith="Smart alert acknowledged")
+    assert event.description == "Smart alert acknowledged: Mass deletion in User 0"
+    assert event.user == personas.alice and event.service == "box"
 
 
 def test_acknowledge_is_tenant_scoped_and_needs_modify(
@@ -318,6 +323,7 @@ def test_acknowledge_is_tenant_scoped_and_needs_modify(
     assert personas.client(personas.bob).post(url).status_code == 403
     alert.refresh_from_db()
     assert alert.acknowledged_at is None
+    assert not AuditEvent.objects.filter(description__startswith="Smart alert acknowledged").exists()
 
 
 # -- the rules on histories

@@ -8,6 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
+from backstop.audit import events
 from backstop.backups import anomaly
 from backstop.backups.models import SmartAlert
 from backstop.backups.views.common import get_task
@@ -31,5 +32,12 @@ def acknowledge(request: HttpRequest, access: AccountAccess, task_id: int, alert
     if alert is None:
         raise Http404("No such smart alert")
     anomaly.acknowledge(alert, request.user)
+    events.settings_changed(
+        request,
+        access.account,
+        f"Smart alert acknowledged: {alert.label} in {alert.entity.name}",
+        service=task.service,
+        task_name=task.name,
+    )
     messages.success(request, f"Smart alert on {alert.entity.name} acknowledged.")
     return redirect("backup_task", access.account.pk, task.pk)

@@ -16,7 +16,13 @@ from backstop.audit import events
 @receiver(user_logged_in, dispatch_uid="audit_signed_in")
 def on_signed_in(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
     sociallogin = kwargs.get("sociallogin")
-    method = str(getattr(getattr(sociallogin, "account", None), "provider", "") or "password")
+    method = "password"
+    if sociallogin is not None:
+        # The provider's kind ("google", "microsoft", "saml"), not a SAML app's own id.
+        try:
+            method = str(sociallogin.account.get_provider(request).id)
+        except Exception:  # an app removed since: still a sign-in worth recording
+            method = str(sociallogin.account.provider or "single sign-on")
     events.signed_in(request, user, method)
 
 

@@ -10,6 +10,7 @@ admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-a
 
 urlpatterns = [
     path("", include("backstop.web.urls")),
+    path("auth/sso/", include("backstop.sso.public_urls")),
     path("auth/", include("allauth.urls")),
     path("a/<int:account_id>/", include("backstop.tenancy.urls")),
     path("a/<int:account_id>/settings/security/", include("backstop.security.urls")),

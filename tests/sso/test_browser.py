@@ -28,7 +28,7 @@ browser_type_launch_args = e2e.browser_type_launch_args
 browser_context_args = e2e.browser_context_args
 shoot = e2e.shoot
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True), pytest.mark.urls("tests.sso.urls")]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 class IdpServer:

@@ -269,7 +269,6 @@ def test_the_sign_in_page_lists_no_idp(personas: Personas, acme_sso: SamlConnect
     assert "Acme" not in page.content.decode() and acme_sso.slug not in page.content.decode()
 
 
-@pytest.mark.urls("tests.sso.urls")
 def test_sign_in_with_sso_asks_the_address_and_goes_to_the_idp(
     personas: Personas, idp: TestIdP, acme_sso: SamlConnection
 ) -> None:

@@ -322,9 +322,10 @@ def test_signed_in_and_error_pages(page: Page, live_server: Any, shoot: Shoot) -
     sign_in(page, base, user.email, PASSWORD)
     expect(page).to_have_url(re.compile(r"/a/\d+/$"))
 
-    # Settings > Password: the allauth page inside our shell, with the settings tabs.
+    # Settings > Security > Change password: the allauth page inside our shell, with the tabs.
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Settings").click()
-    page.get_by_role("link", name="Password", exact=True).click()
+    page.get_by_role("link", name="Security", exact=True).click()
+    page.get_by_test_id("change-password").click()
     expect(page).to_have_url(re.compile(r"/auth/password/change/$"))
     expect(page.get_by_test_id("tenant-name")).to_have_text("Bletchley")
     expect(page.get_by_role("link", name="User management")).to_be_visible()

@@ -47,6 +47,9 @@ def _partner_nav(membership: Membership) -> list[NavItem]:
     if membership.allows(perms.PARTNER_VIEW_AUDIT):
         url = reverse("partner_audit", args=[pk])
         items.append(NavItem("Security Audit", "shield-lock", url, "partner_audit"))
+    if membership.allows(perms.PARTNER_VIEW_SETTINGS):
+        url = reverse("partner_security", args=[pk])
+        items.append(NavItem("Settings", "gear", url, "settings"))
     return items
 
 
@@ -77,6 +80,8 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
             section = "recovery"
         if name in ("account_activity", "account_activity_info", "account_audit"):  # the two tabs
             section = "activity"
+        if name.startswith("mfa_") or name == "account_set_password":  # under Settings > Security
+            section = "settings"
         section = {
             "account_home": "home",
             "account_support": "support",

@@ -4,15 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0001_initial'),
+        ("accounts", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='user',
-            name='password_changed_at',
-            field=models.DateTimeField(blank=True, help_text='For password expiration; empty means since the user joined.', null=True),
+            model_name="user",
+            name="password_changed_at",
+            field=models.DateTimeField(
+                blank=True, help_text="For password expiration; empty means since the user joined.", null=True
+            ),
         ),
     ]

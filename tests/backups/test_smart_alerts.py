@@ -4,17 +4,10 @@ and in an e-mail received by a real SMTP server (aiosmtpd)."""
 
 from __future__ import annotations
 
-import email
 import os
-import socket
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from email.message import Message
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from django.urls import reverse
 
 from backstop.audit.models import AuditEvent
@@ -25,64 +18,19 @@ from backstop.sandbox.box import BoxSandbox
 from backstop.tenancy import permissions as perms
 from tests.backups.sandbox import BoxTenant, backed_up, entity_of, live_files, seed_tenant
 from tests.conftest import Personas
+from tests.smtp_sink import SmtpSink, smtp_server, smtp_sink
+
+__all__ = ["smtp_server", "smtp_sink"]  # fixtures
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 LOGIN = "user0@acme.test"
 
 
-# -- a real SMTP server
-
-
-@dataclass
-class Sink:
-    messages: list[tuple[list[str], Message]] = field(default_factory=list)
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        content = envelope.content if isinstance(envelope.content, bytes) else b""
-        self.messages.append((list(envelope.rcpt_tos), email.message_from_bytes(content)))
-        return "250 OK"
-
-    def to(self, address: str) -> list[Message]:
-        return [message for rcpts, message in self.messages if address in rcpts]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def smtp_sink(settings: Any) -> Iterator[Sink]:
-    sink = Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    settings.MAILERS = {
-        "default": {
-            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-            "OPTIONS": {"host": "127.0.0.1", "port": controller.port, "timeout": 10},
-        }
-    }
-    settings.BACKSTOP_BASE_URL = "https://backstop.example"
-    try:
-        yield sink
-    finally:
-        controller.stop()
-
-
 @pytest.fixture(autouse=True)
 def _sandbox_on(settings: Any) -> None:
     settings.BACKSTOP_SANDBOX = True
-
-
-def text_of(message: Message, subtype: str = "plain") -> str:
-    for part in message.walk():
-        if part.get_content_type() == f"text/{subtype}":
-            payload = part.get_payload(decode=True)
-            assert isinstance(payload, bytes)
-            return payload.decode(part.get_content_charset() or "utf-8")
-    raise AssertionError(f"no text/{subtype} part")
+    settings.BACKSTOP_BASE_URL = "https://backstop.example"
 
 
 # -- an entity with a history of normal days
@@ -126,7 +74,7 @@ def warnings_of(job: Job) -> list[str]:
 
 
 def test_ransomware_run_alerts_naming_the_last_clean_snapshot_and_normal_days_do_not(
-    personas: Personas, box_sandbox: BoxSandbox, smtp_sink: Sink
+    personas: Personas, box_sandbox: BoxSandbox, smtp_sink: SmtpSink
 ) -> None:
     Recipient.objects.create(
         account=personas.a, email="soc@acme.test", name="Security Desk", smart_alerts=True
@@ -164,7 +112,7 @@ def test_ransomware_run_alerts_naming_the_last_clean_snapshot_and_normal_days_do
     assert message["Subject"] == "[Backstop] Smart alert: possible encryption in User 0"
     assert "Security Desk" in message["To"]
     clean = Snapshot.objects.get(entity=entity, snapshot_id=clean_id)
-    text, html = text_of(message), text_of(message, "html")
+    text, html = message.text, message.html or ""
     recovery = "https://backstop.example" + reverse("recovery_entity", args=[personas.a.pk, entity.pk])
     for body in (text, html):
         assert clean_id[:12] in body and f"{clean.time:%Y-%m-%d %H:%M} UTC" in body
@@ -185,7 +133,7 @@ def test_ransomware_run_alerts_naming_the_last_clean_snapshot_and_normal_days_do
 
 
 def test_mass_deletion_alerts_the_account_address_when_nobody_is_ticked(
-    personas: Personas, box_sandbox: BoxSandbox, smtp_sink: Sink
+    personas: Personas, box_sandbox: BoxSandbox, smtp_sink: SmtpSink
 ) -> None:
     tenant, entity = sixty_files(personas, box_sandbox)
     entity = normal_days(tenant, entity, days=1)
@@ -204,10 +152,10 @@ def test_mass_deletion_alerts_the_account_address_when_nobody_is_ticked(
     assert alert.clean_snapshot is not None and alert.clean_snapshot.snapshot_id == clean_id
     (message,) = smtp_sink.to(personas.a.email)
     assert message["Subject"] == "[Backstop] Smart alert: mass deletion in User 0"
-    assert clean_id[:12] in text_of(message)
+    assert clean_id[:12] in message.text
 
 
-def test_rename_storm_alerts(personas: Personas, box_sandbox: BoxSandbox, smtp_sink: Sink) -> None:
+def test_rename_storm_alerts(personas: Personas, box_sandbox: BoxSandbox, smtp_sink: SmtpSink) -> None:
     tenant, entity = sixty_files(personas, box_sandbox)
     entity = normal_days(tenant, entity, days=1)
     before = entity.items
@@ -221,11 +169,11 @@ def test_rename_storm_alerts(personas: Personas, box_sandbox: BoxSandbox, smtp_s
     assert stats is not None and stats.renamed >= 52 and stats.rewritten == 0  # versions move along
     assert alert.detail.startswith(f"{stats.renamed} of {before} items were renamed or moved")
     (message,) = smtp_sink.messages
-    assert message[1]["Subject"] == "[Backstop] Smart alert: rename storm in User 0"
+    assert message.subject == "[Backstop] Smart alert: rename storm in User 0"
 
 
 def test_small_entity_with_proportionally_large_changes_does_not_alert(
-    personas: Personas, box_sandbox: BoxSandbox, smtp_sink: Sink
+    personas: Personas, box_sandbox: BoxSandbox, smtp_sink: SmtpSink
 ) -> None:
     tenant = seed_tenant(box_sandbox, users=1, files_per_user=3)
     entity = backed_up(entity_of(tenant.task(personas.a), tenant.users[0]))
@@ -242,7 +190,7 @@ def test_small_entity_with_proportionally_large_changes_does_not_alert(
 
 
 def test_first_backup_never_alerts_even_on_random_content(
-    personas: Personas, box_sandbox: BoxSandbox, smtp_sink: Sink
+    personas: Personas, box_sandbox: BoxSandbox, smtp_sink: SmtpSink
 ) -> None:
     tenant = seed_tenant(box_sandbox, users=1, files_per_user=60)
     for f in tenant.files[LOGIN]:

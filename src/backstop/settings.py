@@ -171,6 +171,8 @@ ACCOUNT_RATE_LIMITS = {
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Backstop"
 MFA_RECOVERY_CODE_COUNT = 10
+# SAML metadata URLs must be https on public addresses; tests (and the sandbox) lift that.
+BACKSTOP_SAML_INSECURE_METADATA_URLS = False
 
 # An address the provider vouches for (Google does) needs no activation e-mail; one it does not
 # (Microsoft: any tenant admin can set any address) is confirmed by link like a password sign-up.

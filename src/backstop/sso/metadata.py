@@ -41,7 +41,7 @@ class IdpMetadata:
 
 def allow_insecure_urls() -> bool:
     """Plain http and private addresses are for tests and the sandbox only."""
-    return bool(getattr(settings, "BACKSTOP_SAML_INSECURE_METADATA_URLS", False) or settings.BACKSTOP_SANDBOX)
+    return bool(settings.BACKSTOP_SAML_INSECURE_METADATA_URLS or settings.BACKSTOP_SANDBOX)
 
 
 def fetch(url: str) -> str:

@@ -122,8 +122,24 @@ def status_counts(
 # -- Security Audit -----------------------------------------------------------------------------
 
 
+class QueryString:
+    """What both pages' filters share: their query string, and whether any filter is set."""
+
+    __slots__ = ()
+
+    def pairs(self) -> list[tuple[str, str]]:
+        raise NotImplementedError
+
+    def query(self) -> str:
+        return urlencode(self.pairs())
+
+    @property
+    def any(self) -> bool:
+        return bool(self.pairs())
+
+
 @dataclass(frozen=True, slots=True)
-class AuditFilters:
+class AuditFilters(QueryString):
     since: date | None = None
     until: date | None = None
     activity: str = ""
@@ -157,13 +173,6 @@ class AuditFilters:
                 ("q", self.q),
             )
         )
-
-    def query(self) -> str:
-        return urlencode(self.pairs())
-
-    @property
-    def any(self) -> bool:
-        return bool(self.pairs())
 
     def apply(self, rows: QuerySet[AuditEvent], with_status: bool = True) -> QuerySet[AuditEvent]:
         rows = in_days(rows, self.since, self.until)
@@ -322,7 +331,7 @@ def partner_audit(request: HttpRequest, partner: Partner, membership: Membership
 
 
 @dataclass(frozen=True, slots=True)
-class ActivityFilters:
+class ActivityFilters(QueryString):
     since: date | None = None
     until: date | None = None
     activity: str = ""
@@ -353,13 +362,6 @@ class ActivityFilters:
                 ("q", self.q),
             )
         )
-
-    def query(self) -> str:
-        return urlencode(self.pairs())
-
-    @property
-    def any(self) -> bool:
-        return bool(self.pairs())
 
     def apply(self, rows: QuerySet[ActivityEvent], with_status: bool = True) -> QuerySet[ActivityEvent]:
         rows = in_days(rows, self.since, self.until)

@@ -21,6 +21,7 @@ from backstop.backups.services import backup_now, discover
 from backstop.notify import notices, reports
 from backstop.notify.models import ExceptionNotice, Recipient, ReportSettings
 from backstop.sandbox.box import BoxSandbox
+from backstop.tenancy import permissions as perms
 from tests.backups.sandbox import BoxTenant, backed_up, entity_of, seed_tenant
 from tests.conftest import Personas
 from tests.smtp_sink import Received, SmtpSink
@@ -218,8 +219,16 @@ def test_download_link_serves_the_csv_to_the_accounts_users_only(
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert sorted(r["Entity"] for r in rows) == sorted(u.name for u in tenant.users)
     assert {r["Result in period"] for r in rows} == {"Succeeded"}
-    # Bob is a user of Acme too (any role may read its report).
-    assert personas.client(personas.bob).get(path).status_code == 200
+    # Bob is a user of Acme who may not view backup tasks: not his to read. Given the right for
+    # IMAP only, he reads a report without the Box task's entities.
+    bob = personas.client(personas.bob)
+    assert bob.get(path).status_code == 403
+    personas.bob_membership.operations = [perms.VIEW_TASKS]
+    personas.bob_membership.all_services, personas.bob_membership.services = False, ["imap"]
+    personas.bob_membership.save()
+    limited = bob.get(path)
+    assert limited.status_code == 200
+    assert len(list(csv.reader(io.StringIO(b"".join(limited.streaming_content).decode())))) == 1
     # Another tenant's user: 404, also with the link moved under their own account.
     assert personas.client(personas.charlie).get(path).status_code == 404
     token = path.rstrip("/").rsplit("/", 1)[1]

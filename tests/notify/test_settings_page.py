@@ -119,6 +119,11 @@ def test_bad_duplicate_or_empty_recipients_are_refused(personas: Personas) -> No
     assert "Enter a valid e-mail address" in response.content.decode()
     response = add(client, personas.a.pk, email="ops@acme.test")
     assert "Tick at least one notification type." in response.content.decode()
+    # A name is one line: a line break would end up in the mail header.
+    response = add(
+        client, personas.a.pk, email="ops@acme.test", name="Ops\r\nBcc: x@evil.test", exceptions=True
+    )
+    assert "A display name is one line of text." in response.content.decode()
     assert not Recipient.objects.exists()
 
     assert add(client, personas.a.pk, email="ops@acme.test", exceptions=True).status_code == 302

@@ -12,7 +12,7 @@ from django.urls import reverse
 from backstop.audit.models import AuditEvent
 from backstop.security.models import SecurityPolicy, TrustedAddress
 from tests.conftest import PASSWORD, Personas
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import AccountFactory, MembershipFactory, UserFactory
 from tests.helpers import body_of, messages_to
 
 pytestmark = pytest.mark.django_db
@@ -192,6 +192,9 @@ def test_a_forged_forwarded_header_is_ignored_unless_it_comes_through_a_trusted_
     via_proxy = at("10.1.2.3", personas.client(personas.alice))
     assert via_proxy.get(home, HTTP_X_FORWARDED_FOR=f"1.2.3.4, {OFFICE}").status_code == 200
     assert via_proxy.get(home, HTTP_X_FORWARDED_FOR=f"{OFFICE}, 198.51.100.50").status_code == 403
+    # Proxies that write ports, and our own proxy hops, are understood; a garbled header lets no one in.
+    assert via_proxy.get(home, HTTP_X_FORWARDED_FOR=f"{OFFICE}:51234, 10.9.9.9").status_code == 200
+    assert via_proxy.get(home, HTTP_X_FORWARDED_FOR="not-an-address").status_code == 403
     assert attacker.get(home, HTTP_X_FORWARDED_FOR=OFFICE).status_code == 403
 
 
@@ -204,6 +207,8 @@ def test_a_partner_restricts_its_own_users_including_inside_customer_accounts(pe
     url = reverse("partner_ip_new", args=[personas.partner.pk])
     data = {"mode": "list", "addresses": OFFICE, "description": "HQ", "first": "", "last": ""}
     assert boss.post(url, data).status_code == 302
+    page = boss.get(reverse("partner_security", args=[personas.partner.pk])).content.decode()
+    assert "Policies for all users" in page and "1 trusted entry" in page
     assert SecurityPolicy.objects.get(partner=personas.partner).ip_restriction
     # Pat (a custom partner user) may not manage the list.
     assert (
@@ -224,3 +229,48 @@ def test_a_partner_restricts_its_own_users_including_inside_customer_accounts(pe
         .status_code
         == 200
     )
+
+
+def test_an_export_link_names_no_account_in_its_url_yet_its_accounts_rules_apply(
+    personas: Personas, settings: object
+) -> None:
+    from backstop.backups import downloads, jobs
+    from backstop.backups.models import Job
+    from backstop.tenancy.models import Membership
+
+    # Alice is also the administrator of an unrestricted account of her own: that must not
+    # open A's export to an untrusted address.
+    own = AccountFactory(name="Alice's own")
+    MembershipFactory(user=personas.alice, account=own, role=Membership.Role.ADMIN)
+    job = jobs.create(Job.Kind.EXPORT, personas.a.pk, params={"label": "Mail"}, initiator=personas.alice)
+    assert job is not None
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.SUCCEEDED, result={"file": "gone.zip"})
+    link = downloads.link_for(job)
+    alice = at(OFFICE, personas.client(personas.alice))
+    add(alice, personas.a.pk, addresses=OFFICE)
+    denied = at("198.51.100.50", alice).get(link)
+    assert denied.status_code == 403 and b"Access Denied" in denied.content
+    # From the office the link is served (here: the file is gone, which the page says).
+    assert at(OFFICE, alice).get(link).status_code == 410
+    # Enforced 2FA reaches the link too.
+    SecurityPolicy.objects.filter(account=personas.a).update(require_mfa=True)
+    assert at(OFFICE, alice).get(link)["Location"] == reverse("mfa_activate_totp")
+
+
+def test_a_partner_user_who_cannot_reach_an_account_gets_its_404_not_its_rules(personas: Personas) -> None:
+    # Pat may open A only; B restricts addresses. B's pages stay a plain 404 for Pat.
+    charlie = at(OFFICE, personas.client(personas.charlie))
+    add(charlie, personas.b.pk, addresses=OFFICE)
+    pat = at("198.51.100.50", personas.client(personas.pat))
+    assert pat.get(reverse("account_home", args=[personas.b.pk])).status_code == 404
+    assert not AuditEvent.objects.filter(account=personas.b, activity="access_denied").exists()
+
+
+def test_a_refused_sign_in_names_who_tried(personas: Personas) -> None:
+    alice = at(OFFICE, personas.client(personas.alice))
+    add(alice, personas.a.pk, addresses=OFFICE)
+    Client(REMOTE_ADDR="198.51.100.50").post(
+        reverse("account_login"), {"login": personas.alice.email, "password": PASSWORD}
+    )
+    event = AuditEvent.objects.get(account=personas.a, activity="access_denied")
+    assert event.performed_by == personas.alice.email and event.user == personas.alice

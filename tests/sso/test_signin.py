@@ -109,16 +109,19 @@ def test_a_removed_accounts_idp_is_gone(personas: Personas, acme_sso: SamlConnec
     assert browser().post(f"/auth/saml/{acme_sso.slug}/login/").status_code == 404
 
 
-def test_the_asserted_address_confirms_a_members_unverified_address(
+def test_a_member_whose_address_is_unconfirmed_is_refused_and_the_idp_does_not_confirm_it(
     personas: Personas, idp: TestIdP, acme_sso: SamlConnection
 ) -> None:
+    # An account's administrator adds somebody else's address and asserts it from the IdP they
+    # control: the address stays unconfirmed and nobody is signed in.
     dana = UserFactory(email="dana@acme.test", verified=False)
     MembershipFactory(user=dana, account=personas.a, role=Membership.Role.CUSTOM, operations=[])
     started = start(acme_sso.slug)
     request = idp.read_request(started.location)
-    post_to_acs(started.client, request, idp.response(request, "dana@acme.test"))
-    assert signed_in_as(started.client, personas.a) == "dana@acme.test"
-    assert EmailAddress.objects.get(user=dana).verified
+    response = post_to_acs(started.client, request, idp.response(request, "dana@acme.test"))
+    assert response.status_code == 403 and b"Confirm your e-mail address first" in response.content
+    assert signed_in_as(started.client, personas.a) is None
+    assert not EmailAddress.objects.get(user=dana).verified
 
 
 def test_a_response_signed_with_another_key_is_refused(

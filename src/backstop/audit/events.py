@@ -154,9 +154,10 @@ TenantEvent = Callable[..., AuditEvent]
 
 def _tenant_event(activity: str) -> TenantEvent:
     """A named event about a tenant's settings or people:
-    (request, tenant, description, *, status=, service=, task_name=, partner=).
+    (request, tenant, description, *, status=, service=, task_name=, partner=, user=).
 
-    `partner` adds the partner an account event also belongs to (a partner user's visit)."""
+    `partner` adds the partner an account event also belongs to (a partner user's visit);
+    `user` names who acted when the request is not signed in (yet)."""
 
     def event(
         request: HttpRequest | None,
@@ -167,6 +168,7 @@ def _tenant_event(activity: str) -> TenantEvent:
         service: str = "",
         task_name: str = "",
         partner: Partner | None = None,
+        user: Any = None,
     ) -> AuditEvent:
         account = tenant if isinstance(tenant, Account) else None
         if isinstance(tenant, Partner):
@@ -180,6 +182,7 @@ def _tenant_event(activity: str) -> TenantEvent:
             status=status,
             service=service,
             task_name=task_name,
+            user=user,
         )
 
     event.__name__ = activity

@@ -246,12 +246,13 @@ def _as_dict(run: RunStats) -> dict[str, int]:
 
 
 def clean_snapshot(entity: Entity, snapshot: Snapshot | None) -> Snapshot | None:
-    """The newest snapshot of the entity before `snapshot` that no open alert flags."""
+    """The newest snapshot of the entity before `snapshot` that no alert flags. Acknowledging an
+    alert hides its badge; it does not make its snapshot clean."""
     rows = Snapshot.objects.filter(account_id=entity.account_id, entity=entity)
     if snapshot is not None:
         rows = rows.filter(Q(time__lt=snapshot.time) | Q(time=snapshot.time, pk__lt=snapshot.pk))
     flagged = SmartAlert.objects.filter(
-        account_id=entity.account_id, entity=entity, acknowledged_at__isnull=True, snapshot__isnull=False
+        account_id=entity.account_id, entity=entity, snapshot__isnull=False
     ).values("snapshot_id")
     return rows.exclude(pk__in=flagged).order_by("-time", "-pk").first()
 

@@ -25,6 +25,7 @@ from backstop.backups.connections import box_settings
 from backstop.backups.models import BackupTask
 from backstop.connectors import box as box_connector
 from backstop.connectors.errors import ConnectorError
+from backstop.security.middleware import enforce
 from backstop.tenancy import permissions as perms
 from backstop.tenancy.scoping import AccountAccess, get_account_access
 
@@ -81,6 +82,9 @@ def box_callback(request: HttpRequest) -> HttpResponse:
     action = perms.MODIFY_TASKS if task_id else perms.ACTIVATE_TASKS
     access = get_account_access(request.user, int(data.get("a", 0)), action)
     request.account_access = access  # type: ignore[attr-defined]  # the navigation of the account
+    # The callback's URL names no account: the account's trusted addresses and 2FA apply here.
+    if stop := enforce(request, account_id=access.account.pk):
+        return stop
     if not access.can(action, "box"):
         raise PermissionDenied("Your role does not reach Box.")
     account_id = access.account.pk

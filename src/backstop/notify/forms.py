@@ -50,6 +50,12 @@ class RecipientForm(forms.ModelForm):
         self.account = account
         self.fields["name"].required = False
 
+    def clean_name(self) -> str:
+        name = str(self.cleaned_data.get("name") or "")
+        if any(ord(char) < 32 or ord(char) == 127 for char in name):
+            raise forms.ValidationError("A display name is one line of text.")
+        return name
+
     def kinds(self) -> list[forms.BoundField]:
         return [self[kind] for kind in KINDS]
 

@@ -30,8 +30,11 @@ def send(
     attachments: Sequence[tuple[str, str, str]] = (),
 ) -> int:
     """Sends `notify/email/<template>.txt` and `.html` to each (e-mail, name); returns how many
-    messages went out. `attachments` are (filename, content, mimetype)."""
+    messages went out. `attachments` are (filename, content, mimetype). One recipient the relay
+    refuses does not keep the others from theirs; only when every message failed does the error
+    reach the caller (who may then try again later without sending anyone a copy twice)."""
     sent = 0
+    failure: Exception | None = None
     seen: set[str] = set()
     subject = (SUBJECT_PREFIX + subject).replace("\n", " ")[:200]
     for email, name in recipients:
@@ -48,6 +51,13 @@ def send(
         message.attach_alternative(render_to_string(f"notify/email/{template}.html", data), "text/html")
         for filename, content, mimetype in attachments:
             message.attach(filename, content, mimetype)
-        message.send()
+        try:
+            message.send()
+        except Exception as exc:
+            log.warning("a notice to %s could not be sent: %s", email, exc)
+            failure = exc
+            continue
         sent += 1
+    if failure is not None and not sent:
+        raise failure
     return sent

@@ -124,13 +124,18 @@ def backup_failed(job: Job, now: datetime | None = None) -> int:
     if task is None or not task.connected:
         return 0  # a disconnected task gets the disconnection notice instead
     notice, created = _notice(task, now)
-    if created:
-        return _send_exceptions(task, failed_jobs(task, now - COALESCE, now))
-    since = _claim(notice, now)
+    since = now - COALESCE if created else _claim(notice, now)
     if since is None:
         ExceptionNotice.objects.filter(pk=notice.pk, pending=False).update(pending=True)
         return 0
-    return _send_exceptions(task, failed_jobs(task, since, now))
+    try:
+        return _send_exceptions(task, failed_jobs(task, since, now))
+    except Exception:
+        # Not lost: held for the digest, which tries again once the window has passed.
+        ExceptionNotice.objects.filter(pk=notice.pk, last_sent_at=now).update(
+            last_sent_at=since, pending=True
+        )
+        raise
 
 
 def send_digests(now: datetime | None = None) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -192,9 +192,10 @@ def job_error(job: Job) -> str:
     return f"{len(failed)} item(s) could not be backed up: {names}{more}" + (f" ({first})" if first else "")
 
 
-def build(account: Account, period: Period) -> Report:
+def build(account: Account, period: Period, services: Collection[str] | None = None) -> Report:
     """The account's report over `period`: every entity being backed up, and every entity that
-    had a backup in the period, with its last result."""
+    had a backup in the period, with its last result; only `services` when given (a role that
+    sees some services only)."""
     jobs = (
         Job.objects.filter(
             account=account,
@@ -216,6 +217,7 @@ def build(account: Account, period: Period) -> Report:
     entities = (
         Entity.objects.filter(account=account, deleted_at__isnull=True, task__deleted_at__isnull=True)
         .filter(~Q(status__in=idle) | Q(pk__in=list(last)))
+        .filter(Q() if services is None else Q(task__service__in=services))
         .select_related("task")
         .order_by("task__created_at", "task_id", "name", "pk")
     )
@@ -316,11 +318,15 @@ def _unclaim(report_settings: ReportSettings, previous: datetime | None, now: da
 def due_accounts(now: datetime) -> Iterator[tuple[Account, ReportSettings]]:
     """Accounts with backup tasks whose report period ended since their last report."""
     live_tasks = BackupTask.objects.filter(account=OuterRef("pk"), deleted_at__isnull=True)
-    due = Q(report_settings__isnull=True) | Q(report_settings__last_sent_at__isnull=True)
+    # Never reported: the first report covers the first whole period after the account opened.
+    due = Q(report_settings__isnull=True, created_at__lt=period_start(now, F.DAILY))
     for frequency in F.values:
+        start = period_start(now, frequency)
+        due |= Q(report_settings__frequency=frequency, report_settings__last_sent_at__lt=start)
         due |= Q(
             report_settings__frequency=frequency,
-            report_settings__last_sent_at__lt=period_start(now, frequency),
+            report_settings__last_sent_at__isnull=True,
+            created_at__lt=start,
         )
     accounts = (
         Account.objects.filter(Exists(live_tasks), removal_requested_at__isnull=True)
@@ -331,7 +337,7 @@ def due_accounts(now: datetime) -> Iterator[tuple[Account, ReportSettings]]:
     for account in accounts:
         report_settings = existing.get(account.pk) or ReportSettings(account=account)
         start = period_start(now, report_settings.frequency)
-        if report_settings.last_sent_at is None or report_settings.last_sent_at < start:
+        if (report_settings.last_sent_at or account.created_at) < start:
             yield account, report_settings
 
 

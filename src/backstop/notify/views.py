@@ -105,10 +105,11 @@ def recipient_delete(request: HttpRequest, access: AccountAccess, recipient_id: 
     return render(request, "notify/recipient_delete.html", _context(access, recipient=recipient))
 
 
-@account_view(perms.VIEW)
+@account_view(perms.VIEW_TASKS)
 def report_download(request: HttpRequest, access: AccountAccess, token: str) -> HttpResponse:
     """The CSV of a summary report, from the link in its e-mail: for signed-in users of the
-    account only (the decorator gives another tenant's user a 404), while the link is valid."""
+    account who may view its backup tasks (the decorator gives another tenant's user a 404),
+    with the services their role sees, while the link is valid."""
     try:
         account_id, period = reports.read_token(token)
     except signing.SignatureExpired:
@@ -117,5 +118,8 @@ def report_download(request: HttpRequest, access: AccountAccess, token: str) -> 
         raise Http404("No such report.") from None
     if account_id != access.account.pk:
         raise Http404("No such report.")
-    report = reports.build(access.account, period)
+    services = [code for code in perms.SERVICE_CODES if access.can(perms.VIEW_TASKS, code)]
+    report = reports.build(
+        access.account, period, None if len(services) == len(perms.SERVICE_CODES) else services
+    )
     return csvexport.response(report.csv_filename(), report.csv_rows())

@@ -22,8 +22,14 @@ def _proxies(networks: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddre
 
 
 def _parse(text: str) -> Address | None:
+    """An address as a socket or a proxy writes it: `1.2.3.4`, `1.2.3.4:5678`, `::1`, `[::1]:5678`."""
+    text = text.strip()
+    if text.startswith("["):
+        text = text[1:].split("]", 1)[0]
+    elif text.count(":") == 1:
+        text = text.split(":", 1)[0]
     try:
-        address = ipaddress.ip_address(text.strip().split("%")[0])
+        address = ipaddress.ip_address(text.split("%")[0])
     except ValueError:
         return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
@@ -43,7 +49,7 @@ def client_address(request: HttpRequest) -> Address | None:
     for hop in reversed(hops):
         address = _parse(hop)
         if address is None:
-            return socket  # a garbled header: believe only what we know
+            return None  # a garbled header: no address, so no trusted list lets it in
         if not _trusted(address):
             return address
     return socket

@@ -31,5 +31,6 @@ def access_denied(
                 tenant,
                 f"{user.email} was refused from {shown}: not a trusted address",
                 status=AuditEvent.Status.FAILED,
+                user=user,  # at sign-in the request is not signed in yet
             )
     return render(request, "security/access_denied.html", {"address": shown}, status=403)

@@ -1,7 +1,11 @@
 """Applies the tenants' security settings to every signed-in request: trusted addresses first
 ("Access Denied"), then an expired password, then enforced two-factor authentication. The last
 two lead to the page that fixes them; allauth's own pages (change password, set up 2FA, sign
-out) stay open so that they can."""
+out) stay open so that they can.
+
+Most pages name their tenant in the URL (`account_id`, `partner_id`). A view that finds its
+account another way (a signed link, an OAuth state) calls `enforce(request, account_id=…)`
+itself once it knows the account."""
 
 from __future__ import annotations
 
@@ -17,6 +21,33 @@ from backstop.security.client import client_address
 from backstop.security.policy import demands, has_mfa
 
 ALWAYS_OPEN = {"account_logout"}
+
+
+def enforce(
+    request: HttpRequest,
+    account_id: int | None = None,
+    partner_id: int | None = None,
+    fixes_only: bool = False,
+) -> HttpResponse | None:
+    """The answer that stops this request, or None to let it through. `fixes_only`: the page is
+    where an expired password or missing 2FA gets fixed, so only addresses are checked."""
+    user = request.user
+    found = demands(user, account_id, partner_id)
+    address = client_address(request)
+    refused = found.denies(address)
+    if refused:
+        return denial.access_denied(request, user, refused, address)
+    if fixes_only:
+        return None
+    if found.password_expired(user):
+        messages.warning(request, "Your password has expired. Choose a new one to continue.")
+        return redirect("account_change_password")
+    if found.mfa and not has_mfa(user):
+        messages.warning(
+            request, "Two-factor authentication is required for your account. Set it up to continue."
+        )
+        return redirect("mfa_activate_totp")
+    return None
 
 
 class SecurityPolicyMiddleware:
@@ -35,19 +66,9 @@ class SecurityPolicyMiddleware:
         match = request.resolver_match
         if match is not None and match.url_name in ALWAYS_OPEN:
             return None
-        found = demands(user, kwargs.get("account_id"), kwargs.get("partner_id"))
-        address = client_address(request)
-        refused = found.denies(address)
-        if refused:
-            return denial.access_denied(request, user, refused, address)
-        if getattr(view, "__module__", "").startswith("allauth."):
-            return None
-        if found.password_expired(user):
-            messages.warning(request, "Your password has expired. Choose a new one to continue.")
-            return redirect("account_change_password")
-        if found.mfa and not has_mfa(user):
-            messages.warning(
-                request, "Two-factor authentication is required for your account. Set it up to continue."
-            )
-            return redirect("mfa_activate_totp")
-        return None
+        return enforce(
+            request,
+            kwargs.get("account_id"),
+            kwargs.get("partner_id"),
+            fixes_only=getattr(view, "__module__", "").startswith("allauth."),
+        )

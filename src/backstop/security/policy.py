@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from backstop.security.client import Address
 from backstop.security.models import SecurityPolicy, TrustedAddress
+from backstop.tenancy import permissions as perms
 from backstop.tenancy.models import Account, Membership, Partner
 
 Tenant = Account | Partner
@@ -86,7 +87,8 @@ def demands(user: Any, account_id: int | None = None, partner_id: int | None = N
     about_partners = {partner_id} & own_partners
     if account_id is not None and not about_accounts and own_partners:
         # A partner user inside a customer account meets the account's and the partner's rules.
-        via = Account.objects.filter(pk=account_id).values_list("partner_id", flat=True).first()
+        reachable = Account.objects.restrict(user, perms.VIEW).filter(pk=account_id)
+        via = reachable.values_list("partner_id", flat=True).first()
         if via in own_partners:
             about_accounts.add(account_id)
             about_partners.add(via)
@@ -101,7 +103,7 @@ def demands(user: Any, account_id: int | None = None, partner_id: int | None = N
     def is_about(p: SecurityPolicy) -> bool:
         return p.account_id in about_accounts or p.partner_id in about_partners
 
-    ages = [p.password_max_age_days for p in policies if p.password_max_age_days and own(p)]
+    ages = [p.password_max_age_days for p in policies if p.password_max_age_days and (own(p) or is_about(p))]
     own_restricted = tuple(p for p in policies if p.ip_restriction and own(p))
     return Demands(
         mfa=any(p.require_mfa for p in policies if own(p) or is_about(p)),

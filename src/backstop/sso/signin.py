@@ -1,8 +1,9 @@
 """Who may sign in through an account's identity provider (called from accounts.adapter).
 
 A SAML sign-in never creates a user or a customer account: the assertion must name an existing
-user whose roles are all on the account that owns the IdP. The address the IdP asserts then
-counts as verified for that user (the account's own IdP vouches for its own member).
+user whose roles are all on the account that owns the IdP, and whose address is already
+confirmed. An IdP never confirms an address itself: its administrators could add anybody's
+address as a user and assert it, taking that address from its owner.
 """
 
 from __future__ import annotations
@@ -44,20 +45,11 @@ def pre_social_login(request: HttpRequest, sociallogin: Any) -> None:
         refuse(request, str(exc))
     if sociallogin.is_existing and sociallogin.user.pk != member.pk:
         refuse(request, "This identity is linked to another user. Ask your administrator.")
-    _verify(member)
+    if not EmailAddress.objects.filter(user=member, email__iexact=member.email, verified=True).exists():
+        refuse(
+            request,
+            "Confirm your e-mail address first with the link in your invitation e-mail, "
+            "then sign in with single sign-on.",
+        )
     if not sociallogin.is_existing:
         sociallogin.connect(request, member)
-
-
-def _verify(user: Any) -> None:
-    address = EmailAddress.objects.filter(user=user, email__iexact=user.email).first()
-    if address is None:
-        EmailAddress.objects.create(
-            user=user,
-            email=user.email,
-            verified=True,
-            primary=not EmailAddress.objects.filter(user=user).exists(),
-        )
-    elif not address.verified:
-        address.verified = True
-        address.save(update_fields=["verified"])

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from backstop import ratelimit
 from backstop.audit import events
+from backstop.security.client import client_ip
 from backstop.sso import metadata, services
 from backstop.sso.forms import MetadataForm, SsoSignInForm
 from backstop.sso.models import SamlConnection
@@ -76,7 +77,7 @@ def sso_sign_in(request: HttpRequest) -> HttpResponse:
     """Asks the work address, then sends the user to the identity provider of their account."""
     form = SsoSignInForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        client = request.META.get("REMOTE_ADDR", "")
+        client = client_ip(request)
         if not ratelimit.allow(f"sso-signin:{client}", 20, 300):
             form.add_error(None, "Too many attempts. Wait a few minutes and try again.")
         else:

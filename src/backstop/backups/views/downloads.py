@@ -15,6 +15,7 @@ from django.views.decorators.http import require_safe
 
 from backstop.audit import events as audit
 from backstop.backups import downloads
+from backstop.security.middleware import enforce
 
 
 @require_safe
@@ -27,6 +28,9 @@ def export_download(request: HttpRequest, token: str) -> HttpResponseBase:
     job = downloads.reachable_job(request.user, link.job_id)
     if job is None or not job.result.get("file"):
         raise Http404("No such download")
+    # The link names no account in its URL: the account's trusted addresses and 2FA apply here.
+    if stop := enforce(request, account_id=job.account_id):
+        return stop
     expires = downloads.expires_at(job, link.issued_at)
     path = downloads.zip_file(job)
     if downloads.now() >= expires or path is None:

@@ -38,15 +38,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
-from email.utils import formataddr
 from statistics import fmean, pstdev
 from typing import Any
 
-from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
 from django.db.models import Q
 from django.dispatch import receiver
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
@@ -269,39 +265,29 @@ def recipients(alert: SmartAlert) -> list[tuple[str, str]]:
 
 def send_alert(alert: SmartAlert) -> int:
     """E-mails the alert, one message per recipient; returns how many went out."""
+    from backstop.notify import mailer
+
     entity, clean = alert.entity, alert.clean_snapshot
-    base = settings.BACKSTOP_BASE_URL.rstrip("/")
     context = {
         "alert": alert,
         "entity": entity,
         "task": entity.task,
         "clean": clean,
-        "recovery_url": base + reverse("recovery_entity", args=[alert.account_id, entity.pk]),
+        "recovery_url": mailer.absolute(reverse("recovery_entity", args=[alert.account_id, entity.pk])),
         "browse_url": (
-            base + reverse("recovery_browse", args=[alert.account_id, entity.pk, clean.pk]) if clean else ""
+            mailer.absolute(reverse("recovery_browse", args=[alert.account_id, entity.pk, clean.pk]))
+            if clean
+            else ""
         ),
-        "task_url": base + reverse("backup_task", args=[alert.account_id, entity.task_id]),
+        "task_url": mailer.absolute(reverse("backup_task", args=[alert.account_id, entity.task_id])),
     }
     name = " ".join(entity.name.split())  # no line breaks in a header
-    subject = f"[Backstop] Smart alert: {SmartAlert.Kind(alert.kind).label.lower()} in {name}"[:200]
-    text = render_to_string("backups/email/smart_alert.txt", context)
-    html = render_to_string("backups/email/smart_alert.html", context)
-    messages, seen = [], set()
-    for email, display in recipients(alert):
-        if email.lower() in seen:
-            continue
-        seen.add(email.lower())
-        to = formataddr((display, email)) if display else email
-        message = EmailMultiAlternatives(subject, text, None, [to])
-        message.attach_alternative(html, "text/html")
-        messages.append(message)
-    sent = 0
-    for message in messages:
-        try:
-            sent += message.send()
-        except Exception:
-            log.exception("a smart alert e-mail of alert %s could not be sent", alert.pk)
-    return sent
+    subject = f"Smart alert: {SmartAlert.Kind(alert.kind).label.lower()} in {name}"
+    try:
+        return mailer.send(recipients(alert), subject, "backups/email/smart_alert", context)
+    except Exception:
+        log.exception("no smart alert e-mail of alert %s could be sent", alert.pk)
+        return 0
 
 
 def acknowledge(alert: SmartAlert, user: Any) -> None:

@@ -29,10 +29,11 @@ def send(
     context: Mapping[str, Any],
     attachments: Sequence[tuple[str, str, str]] = (),
 ) -> int:
-    """Sends `notify/email/<template>.txt` and `.html` to each (e-mail, name); returns how many
-    messages went out. `attachments` are (filename, content, mimetype). One recipient the relay
-    refuses does not keep the others from theirs; only when every message failed does the error
-    reach the caller (who may then try again later without sending anyone a copy twice)."""
+    """Sends `<template>.txt` and `.html` (e.g. "notify/email/exceptions") to each (e-mail,
+    name); returns how many messages went out. `attachments` are (filename, content, mimetype).
+    One recipient the relay refuses does not keep the others from theirs; only when every
+    message failed does the error reach the caller (who may then try again later without
+    sending anyone a copy twice)."""
     sent = 0
     failure: Exception | None = None
     seen: set[str] = set()
@@ -44,11 +45,11 @@ def send(
         data = {**context, "recipient_name": name, "recipient_email": email}
         message = EmailMultiAlternatives(
             subject,
-            render_to_string(f"notify/email/{template}.txt", data),
+            render_to_string(f"{template}.txt", data),
             None,
             [formataddr((name, email)) if name else email],
         )
-        message.attach_alternative(render_to_string(f"notify/email/{template}.html", data), "text/html")
+        message.attach_alternative(render_to_string(f"{template}.html", data), "text/html")
         for filename, content, mimetype in attachments:
             message.attach(filename, content, mimetype)
         try:

@@ -14,10 +14,8 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 
-from backstop.tenancy.models import Account, Partner
+from backstop.tenancy.models import ONE_TENANT, Account, Partner
 from backstop.tenancy.scoping import TenantQuerySet
-
-ONE_TENANT = Q(account__isnull=False, partner__isnull=True) | Q(account__isnull=True, partner__isnull=False)
 
 
 class ReportSettings(models.Model):

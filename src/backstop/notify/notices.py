@@ -113,7 +113,7 @@ def _send_exceptions(task: BackupTask, jobs: list[Job]) -> int:
         "jobs_url": jobs_url(task.account_id),
         "window_minutes": int(COALESCE.total_seconds() // 60),
     }
-    return mailer.send(addresses(task.account, EXCEPTIONS), subject, "exceptions", context)
+    return mailer.send(addresses(task.account, EXCEPTIONS), subject, "notify/email/exceptions", context)
 
 
 def backup_failed(job: Job, now: datetime | None = None) -> int:
@@ -167,7 +167,9 @@ def task_disconnected(task: BackupTask, reason: str) -> int:
         "task_url": task_url(task),
     }
     subject = f"Backup task disconnected: {task.name}"
-    return mailer.send(addresses(task.account, EXCEPTIONS), subject, "task_disconnected", context)
+    return mailer.send(
+        addresses(task.account, EXCEPTIONS), subject, "notify/email/task_disconnected", context
+    )
 
 
 # -- auto-discovery ---------------------------------------------------------------------------
@@ -192,7 +194,7 @@ def entities_discovered(task: BackupTask, entities: list[Entity]) -> int:
         "task_url": task_url(task),
     }
     subject = f"{len(entities)} new {'entity' if len(entities) == 1 else 'entities'} found in {task.name}"
-    return mailer.send(recipients, subject, "entities_discovered", context)
+    return mailer.send(recipients, subject, "notify/email/entities_discovered", context)
 
 
 # -- recovery ---------------------------------------------------------------------------------
@@ -220,4 +222,4 @@ def recovery_finished(job: Job, summary: str) -> int:
     }
     status = job.get_status_display().lower()
     subject = f"{job.get_kind_display()} {status}: {context['label'] or (task.name if task else '')}"
-    return mailer.send(recipients, subject, "recovery_finished", context)
+    return mailer.send(recipients, subject, "notify/email/recovery_finished", context)

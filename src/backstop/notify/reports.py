@@ -296,7 +296,9 @@ def send(account: Account, report_settings: ReportSettings, period: Period) -> i
         "home_url": mailer.absolute(reverse("account_home", args=[account.pk])),
         "settings_url": mailer.absolute(reverse("account_notifications", args=[account.pk])),
     }
-    return mailer.send(addresses(account, SUMMARY), subject, "summary_report", context, attachments)
+    return mailer.send(
+        addresses(account, SUMMARY), subject, "notify/email/summary_report", context, attachments
+    )
 
 
 def _claim(report_settings: ReportSettings, now: datetime) -> bool:

@@ -9,13 +9,10 @@ from typing import ClassVar
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
 from django.utils import timezone
 
-from backstop.tenancy.models import Account, Partner
+from backstop.tenancy.models import ONE_TENANT, Account, Partner
 from backstop.tenancy.scoping import TenantQuerySet
-
-ONE_TENANT = Q(account__isnull=False, partner__isnull=True) | Q(account__isnull=True, partner__isnull=False)
 
 
 class SecurityPolicy(models.Model):

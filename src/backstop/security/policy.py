@@ -22,7 +22,8 @@ from django.utils import timezone
 from backstop.security.client import Address
 from backstop.security.models import SecurityPolicy, TrustedAddress
 from backstop.tenancy import permissions as perms
-from backstop.tenancy.models import Account, Membership, Partner
+from backstop.tenancy.models import Account, Partner
+from backstop.tenancy.scoping import memberships_of
 
 Tenant = Account | Partner
 
@@ -78,10 +79,11 @@ def trusted_list_of(policy: SecurityPolicy) -> list[TrustedAddress]:
 
 
 def demands(user: Any, account_id: int | None = None, partner_id: int | None = None) -> Demands:
-    """The policies that reach this user on this request (two or three small queries)."""
-    memberships = set(Membership.objects.filter(user=user).values_list("account_id", "partner_id"))
-    own_accounts = {a for a, _ in memberships if a}
-    own_partners = {p for _, p in memberships if p}
+    """The policies that reach this user on this request: one query (two for a partner user in
+    a customer account); the memberships are the ones the views' scoping reads anyway."""
+    memberships = memberships_of(user)
+    own_accounts = {m.account_id for m in memberships if m.account_id is not None}
+    own_partners = {m.partner_id for m in memberships if m.partner_id is not None}
     # Only tenants the user reaches: anyone else gets the views' own 404, which tells nothing.
     about_accounts = {account_id} & own_accounts
     about_partners = {partner_id} & own_partners
@@ -103,10 +105,11 @@ def demands(user: Any, account_id: int | None = None, partner_id: int | None = N
     def is_about(p: SecurityPolicy) -> bool:
         return p.account_id in about_accounts or p.partner_id in about_partners
 
-    ages = [p.password_max_age_days for p in policies if p.password_max_age_days and (own(p) or is_about(p))]
+    # Every policy read is the user's own or the request's: each one's 2FA and expiry count.
+    ages = [p.password_max_age_days for p in policies if p.password_max_age_days]
     own_restricted = tuple(p for p in policies if p.ip_restriction and own(p))
     return Demands(
-        mfa=any(p.require_mfa for p in policies if own(p) or is_about(p)),
+        mfa=any(p.require_mfa for p in policies),
         password_max_age=timedelta(days=min(ages)) if ages else None,
         about=tuple(p for p in policies if p.ip_restriction and is_about(p)),
         own_restricted=own_restricted,

@@ -82,9 +82,9 @@ def security_page(request: HttpRequest, scope: Scope) -> HttpResponse:
     form = PolicyForm(instance=policy)
     if request.method == "POST":
         scope.require_admin()
+        before = _policy_text(policy)  # the form writes into the instance as it validates
         form = PolicyForm(request.POST, instance=policy)
         if form.is_valid():
-            before = _policy_text(policy_of(scope.tenant))
             saved = form.save(commit=False)
             saved.updated_at = timezone.now()
             saved.save()
@@ -120,16 +120,16 @@ def _policy_text(policy: SecurityPolicy) -> str:
 
 
 def ip_page(request: HttpRequest, scope: Scope) -> HttpResponse:
-    policy = policy_of(scope.tenant)
     address = client_address(request)
+    entries = list(TrustedAddress.objects.filter(**tenant_filter(scope.tenant)))
     return scope.render(
         request,
         "ip_restrictions.html",
         {
-            "policy": policy,
-            "entries": TrustedAddress.objects.filter(**tenant_filter(scope.tenant)),
+            "policy": policy_of(scope.tenant),
+            "entries": entries,
             "address": address,
-            "address_trusted": trusts(TrustedAddress.objects.filter(**tenant_filter(scope.tenant)), address),
+            "address_trusted": trusts(entries, address),
         },
     )
 

@@ -22,6 +22,8 @@ from backstop.tenancy import permissions as perms
 from backstop.tenancy.scoping import AccountQuerySet, PartnerQuerySet, TenantQuerySet
 
 TRIAL_DAYS = 14
+# A row that belongs to exactly one tenant: an account, or a partner (its own portal).
+ONE_TENANT = Q(account__isnull=False, partner__isnull=True) | Q(account__isnull=True, partner__isnull=False)
 REMOVAL_GRACE = timedelta(days=7)
 
 
@@ -157,11 +159,7 @@ class Membership(models.Model):
 
     class Meta:
         constraints = (
-            models.CheckConstraint(
-                condition=(Q(account__isnull=False, partner__isnull=True))
-                | (Q(account__isnull=True, partner__isnull=False)),
-                name="membership_one_tenant",
-            ),
+            models.CheckConstraint(condition=ONE_TENANT, name="membership_one_tenant"),
             models.UniqueConstraint(
                 fields=("user", "account"),
                 condition=Q(account__isnull=False),

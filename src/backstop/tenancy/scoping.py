@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from backstop.tenancy.models import Account, Membership, Partner
 
 
-def _memberships(user: Any) -> list[Membership]:
+def memberships_of(user: Any) -> list[Membership]:
+    """The user's memberships with their tenants, read once per user object (a request)."""
     if user is None or not user.is_authenticated or not user.is_active:
         return []
     membership_model = apps.get_model("tenancy", "Membership")
@@ -50,7 +51,7 @@ def reach_of(membership: Membership) -> Q:
 def account_filter(user: User | AnonymousUser | None, action: str, service: str | None = None) -> Q | None:
     """A filter on Account matching the accounts `user` may perform `action` on (for `service`,
     when given), or None. Action and service must be granted by the same membership."""
-    parts = [reach_of(m) for m in _memberships(user) if m.grants(action, service)]
+    parts = [reach_of(m) for m in memberships_of(user) if m.grants(action, service)]
     return reduce(or_, parts) if parts else None
 
 
@@ -67,7 +68,7 @@ class AccountQuerySet(models.QuerySet["Account"]):
 
 class PartnerQuerySet(models.QuerySet["Partner"]):
     def restrict(self, user: User | AnonymousUser | None, action: str = perms.VIEW) -> Self:
-        ids = [m.partner_id for m in _memberships(user) if m.partner_id is not None and m.allows(action)]
+        ids = [m.partner_id for m in memberships_of(user) if m.partner_id is not None and m.allows(action)]
         return self.filter(pk__in=ids) if ids else self.none()
 
 
@@ -124,7 +125,7 @@ def account_access(user: User | AnonymousUser | None, account: Account) -> Accou
             return membership.account_id == account.pk
         return account_model.objects.filter(reach_of(membership), pk=account.pk).exists()
 
-    reaching = tuple(m for m in _memberships(user) if reaches(m))
+    reaching = tuple(m for m in memberships_of(user) if reaches(m))
     return AccountAccess(account, reaching) if reaching else None
 
 

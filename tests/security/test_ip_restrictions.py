@@ -209,6 +209,12 @@ def test_a_partner_restricts_its_own_users_including_inside_customer_accounts(pe
     assert boss.post(url, data).status_code == 302
     page = boss.get(reverse("partner_security", args=[personas.partner.pk])).content.decode()
     assert "Policies for all users" in page and "1 trusted entry" in page
+    entry = TrustedAddress.objects.get(partner=personas.partner)
+    edit = reverse("partner_ip_edit", args=[personas.partner.pk, entry.pk])
+    assert boss.get(edit).status_code == 200
+    assert boss.post(edit, {**data, "addresses": f"{OFFICE}, 198.51.100.9"}).status_code == 302
+    entry.refresh_from_db()
+    assert entry.address_list == [OFFICE, "198.51.100.9"]
     assert SecurityPolicy.objects.get(partner=personas.partner).ip_restriction
     # Pat (a custom partner user) may not manage the list.
     assert (

@@ -271,29 +271,22 @@ def account_security(request: HttpRequest, access: AccountAccess) -> HttpRespons
     return security_page(request, _account_scope(access))
 
 
-@account_view(perms.MANAGE_ACCOUNT)
-def account_ip(request: HttpRequest, access: AccountAccess) -> HttpResponse:
-    return ip_page(request, _account_scope(access))
+def _account_admin(view: Any) -> Any:
+    """An IP-restriction page of a customer account: administrators only."""
+
+    @account_view(perms.MANAGE_ACCOUNT)
+    def wrapped(request: HttpRequest, access: AccountAccess, **kwargs: Any) -> HttpResponse:
+        return view(request, _account_scope(access), **kwargs)
+
+    wrapped.__name__ = f"account_{view.__name__}"
+    return wrapped
 
 
-@account_view(perms.MANAGE_ACCOUNT)
-def account_ip_new(request: HttpRequest, access: AccountAccess) -> HttpResponse:
-    return ip_form(request, _account_scope(access))
-
-
-@account_view(perms.MANAGE_ACCOUNT)
-def account_ip_edit(request: HttpRequest, access: AccountAccess, entry_id: int) -> HttpResponse:
-    return ip_form(request, _account_scope(access), entry_id)
-
-
-@account_view(perms.MANAGE_ACCOUNT)
-def account_ip_delete(request: HttpRequest, access: AccountAccess, entry_id: int) -> HttpResponse:
-    return ip_delete(request, _account_scope(access), entry_id)
-
-
-@account_view(perms.MANAGE_ACCOUNT)
-def account_ip_toggle(request: HttpRequest, access: AccountAccess) -> HttpResponse:
-    return ip_toggle(request, _account_scope(access))
+account_ip = _account_admin(ip_page)
+account_ip_new = _account_admin(ip_form)
+account_ip_edit = _account_admin(ip_form)
+account_ip_delete = _account_admin(ip_delete)
+account_ip_toggle = _account_admin(ip_toggle)
 
 
 @partner_view(perms.PARTNER_VIEW_SETTINGS)
@@ -302,11 +295,13 @@ def partner_security(request: HttpRequest, partner: Partner, membership: Members
 
 
 def _partner_admin(view: Any) -> Any:
+    """An IP-restriction page of a partner: administrators only."""
+
     @partner_view(perms.PARTNER_VIEW_SETTINGS)
-    def wrapped(request: HttpRequest, partner: Partner, membership: Membership, *args: Any) -> HttpResponse:
+    def wrapped(request: HttpRequest, partner: Partner, membership: Membership, **kwargs: Any) -> Any:
         scope = _partner_scope(partner, membership)
         scope.require_admin()
-        return view(request, scope, *args)
+        return view(request, scope, **kwargs)
 
     wrapped.__name__ = f"partner_{view.__name__}"
     return wrapped

@@ -175,6 +175,13 @@ class Config:
     box_client_id: str | None = None
     box_client_secret: str | None = field(default=None, repr=False)
     export_private_endpoints: bool = False
+    payment_gateway: str = "sandbox"
+    stripe_secret_key: str | None = field(default=None, repr=False)
+    stripe_publishable_key: str | None = None
+    stripe_webhook_secret: str | None = field(default=None, repr=False)
+    stripe_api_base: str = "https://api.stripe.com"
+    bank_transfer: str = ""
+    seller: str = "Backstop"
 
     @property
     def uses_sqlite(self) -> bool:
@@ -252,4 +259,27 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         box_client_id=_raw(env, "BACKSTOP_BOX_CLIENT_ID"),
         box_client_secret=_raw(env, "BACKSTOP_BOX_CLIENT_SECRET"),
         export_private_endpoints=env_bool(env, "BACKSTOP_EXPORT_PRIVATE_ENDPOINTS", False),
+        payment_gateway=_gateway(env),
+        bank_transfer=env_str(env, "BACKSTOP_BANK_TRANSFER", "Bank transfer details are sent on request."),
+        seller=env_str(env, "BACKSTOP_SELLER", "Backstop\nbilling@backstop.localhost"),
+        stripe_secret_key=_raw(env, "BACKSTOP_STRIPE_SECRET_KEY"),
+        stripe_publishable_key=_raw(env, "BACKSTOP_STRIPE_PUBLISHABLE_KEY"),
+        stripe_webhook_secret=_raw(env, "BACKSTOP_STRIPE_WEBHOOK_SECRET"),
+        stripe_api_base=env_str(env, "BACKSTOP_STRIPE_API_BASE", "https://api.stripe.com").rstrip("/"),
     )
+
+
+def _gateway(env: Mapping[str, str]) -> str:
+    """`sandbox` (the default: test cards, no money moves) or `stripe` (needs its keys)."""
+    name = env_str(env, "BACKSTOP_PAYMENT_GATEWAY", "sandbox")
+    if name not in ("sandbox", "stripe"):
+        raise ConfigError(f"BACKSTOP_PAYMENT_GATEWAY: expected sandbox or stripe, got {name}")
+    if name == "stripe":
+        for var in (
+            "BACKSTOP_STRIPE_SECRET_KEY",
+            "BACKSTOP_STRIPE_PUBLISHABLE_KEY",
+            "BACKSTOP_STRIPE_WEBHOOK_SECRET",
+        ):
+            if not _raw(env, var):
+                raise ConfigError(f"{var} is needed when BACKSTOP_PAYMENT_GATEWAY is stripe")
+    return name

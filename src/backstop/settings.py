@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "backstop.security",
     "backstop.sso",
     "backstop.notify",
+    "backstop.billing",
 ]
 
 MIDDLEWARE = [
@@ -287,6 +288,16 @@ BACKSTOP_SANDBOX_BOX_URL = CONFIG.sandbox_box_url
 BACKSTOP_BOX_CLIENT_ID = CONFIG.box_client_id
 BACKSTOP_BOX_CLIENT_SECRET = CONFIG.box_client_secret
 BACKSTOP_SCHEDULER_INTERVAL = CONFIG.scheduler_interval
+
+# Payments (backstop.billing.gateways): the sandbox takes test card numbers and moves no money.
+BACKSTOP_PAYMENT_GATEWAY = CONFIG.payment_gateway
+BACKSTOP_STRIPE_SECRET_KEY = CONFIG.stripe_secret_key
+BACKSTOP_STRIPE_PUBLISHABLE_KEY = CONFIG.stripe_publishable_key
+BACKSTOP_STRIPE_WEBHOOK_SECRET = CONFIG.stripe_webhook_secret
+BACKSTOP_STRIPE_API_BASE = CONFIG.stripe_api_base
+# Printed on invoices the payer may settle by bank transfer (over about 1,000 USD).
+BACKSTOP_BANK_TRANSFER = CONFIG.bank_transfer
+BACKSTOP_SELLER = CONFIG.seller
 
 LOGGING = {
     "version": 1,

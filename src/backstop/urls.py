@@ -26,5 +26,9 @@ urlpatterns = [
     path("p/<int:partner_id>/audit/", include("backstop.audit.partner_urls")),
     path("p/<int:partner_id>/settings/security/", include("backstop.security.partner_urls")),
     path("p/<int:partner_id>/settings/notifications/", include("backstop.notify.partner_urls")),
+    path("a/<int:account_id>/billing/", include("backstop.billing.urls")),
+    path("p/<int:partner_id>/billing/", include("backstop.billing.partner_urls")),
+    path("billing/", include("backstop.billing.public_urls")),
+    path("sandbox/payments/", include("backstop.sandbox.payments.urls")),
     path("ops/admin/", admin.site.urls),
 ]

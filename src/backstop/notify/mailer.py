@@ -27,7 +27,7 @@ def send(
     subject: str,
     template: str,
     context: Mapping[str, Any],
-    attachments: Sequence[tuple[str, str, str]] = (),
+    attachments: Sequence[tuple[str, str | bytes, str]] = (),
 ) -> int:
     """Sends `<template>.txt` and `.html` (e.g. "notify/email/exceptions") to each (e-mail,
     name); returns how many messages went out. `attachments` are (filename, content, mimetype).

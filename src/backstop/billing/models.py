@@ -176,6 +176,13 @@ class Subscription(models.Model):
     plan = models.CharField(
         max_length=10, choices=Plan.choices, blank=True, help_text="Empty until the account subscribes."
     )
+    plan_since = models.DateField(null=True, blank=True, help_text="The first day paid on this plan.")
+    next_plan = models.CharField(
+        max_length=10, choices=Plan.choices, blank=True, help_text="Annual to monthly: from the renewal."
+    )
+    monthly_ended_on = models.DateField(
+        null=True, blank=True, help_text="Monthly to annual: the last monthly days are still billed."
+    )
     state = models.CharField(max_length=12, choices=State.choices, default=State.TRIAL)
     starts_on = models.DateField(null=True, blank=True, help_text="The first day that is paid for.")
     renews_on = models.DateField(null=True, blank=True, help_text="Annual plans: the next renewal.")
@@ -188,6 +195,10 @@ class Subscription(models.Model):
     )
     expired_on = models.DateField(null=True, blank=True)
     purged_at = models.DateTimeField(null=True, blank=True)
+    # Refreshed by the daily run (the billing status is updated once a day, as the guides say).
+    forecast_amount = models.BigIntegerField(default=0)
+    forecast_currency = models.CharField(max_length=3, blank=True)
+    next_payment_on = models.DateField(null=True, blank=True)
     # Trial e-mails already sent ("expiring", "expired", "purge_soon"): each goes once.
     notices_sent = models.JSONField(default=list, blank=True)
 
@@ -306,6 +317,8 @@ class InvoiceLine(models.Model):
     unit = models.CharField(max_length=10, choices=Unit.choices)
     quantity = models.DecimalField(max_digits=14, decimal_places=2)
     unit_price = models.BigIntegerField(help_text="After the partner discount, per unit and period.")
+    starts_on = models.DateField(help_text="The first day this line pays for.")
+    ends_on = models.DateField(help_text="The last day this line pays for.")
     days = models.PositiveSmallIntegerField(default=0, help_text="Days paid, when less than the period.")
     period_days = models.PositiveSmallIntegerField(default=0)
     amount = models.BigIntegerField()
@@ -313,7 +326,10 @@ class InvoiceLine(models.Model):
 
     class Meta:
         ordering = ("account_name", "service", "pk")
-        indexes = (models.Index(fields=("account", "invoice"), name="invoice_line_account_idx"),)
+        indexes = (
+            models.Index(fields=("account", "invoice"), name="invoice_line_account_idx"),
+            models.Index(fields=("account", "starts_on"), name="invoice_line_period_idx"),
+        )
 
 
 class Card(models.Model):
@@ -376,3 +392,12 @@ class InvoiceCounter(models.Model):
     """The last reference number handed out; read under a lock so numbers have no gaps."""
 
     last = models.PositiveIntegerField(default=10000)
+
+
+class BillingRun(models.Model):
+    """A day the daily run finished: the scheduler runs every day since the last one, so a day
+    missed while the workers were down is still billed, and a day is never billed twice."""
+
+    day = models.DateField(unique=True)
+    finished_at = models.DateTimeField(default=timezone.now)
+    report = models.JSONField(default=dict)

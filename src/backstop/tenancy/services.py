@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from backstop.accounts.models import User
+from backstop.billing.models import Subscription
 from backstop.tenancy.models import REMOVAL_GRACE, TRIAL_DAYS, Account, Membership, Partner
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ def open_customer_account(
             trial_ends_on=timezone.now().date() + timedelta(days=trial_days),
         )
         Membership.objects.create(user=owner, account=account, role=Membership.Role.ADMIN)
+        Subscription.objects.create(account=account)
     log.info("account %s opened for user %s in %s", account.pk, owner.pk, region)
     return account
 

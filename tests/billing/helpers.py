@@ -1,0 +1,44 @@
+"""Shared set-up for billing tests: entities that count as usage, and running days."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from backstop.backups.models import BackupTask, Entity
+from backstop.billing.cycle import run_day
+from backstop.tenancy.models import Account
+
+
+def protect(
+    account: Account, service: str, count: int, status: str = Entity.Status.ACTIVE, size: int = 0
+) -> BackupTask:
+    """A task of `service` with `count` entities in `status` (each `size` bytes stored)."""
+    task = BackupTask.objects.create(account=account, service=service, name=f"{service} of {account.name}")
+    grow(task, count, status, size)
+    return task
+
+
+def grow(task: BackupTask, count: int, status: str = Entity.Status.ACTIVE, size: int = 0) -> None:
+    start = Entity.objects.filter(task=task).count()
+    Entity.objects.bulk_create(
+        Entity(
+            account_id=task.account_id,
+            task=task,
+            key=f"e{start + i}",
+            name=f"user {start + i}",
+            status=status,
+            size=size,
+        )
+        for i in range(count)
+    )
+
+
+def run_days(first: date, last: date) -> list[dict[str, Any]]:
+    """The daily billing run for every day from `first` to `last`, inclusive: the test's clock."""
+    reports = []
+    day = first
+    while day <= last:
+        reports.append(run_day(day))
+        day += timedelta(days=1)
+    return reports

@@ -253,14 +253,12 @@ def issue(draft: Draft) -> Invoice | None:
 
 
 def deliver(invoice: Invoice, now: Any = None) -> None:
-    """A card bill is charged; an invoice is e-mailed with its payment link."""
+    """A card bill is charged (the receipt or the failure e-mail follows); an invoice is queued
+    for e-mail with its payment link."""
     if invoice.method == Method.CARD:
         payments.charge(invoice, now=now)
     else:
-        from backstop.billing.pay_views import pay_link
-
-        notices.invoice_issued(invoice, pay_link(invoice))
-        Invoice.objects.filter(pk=invoice.pk).update(emailed_at=timezone.now())
+        notices.queue(invoice, "invoice")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -274,6 +274,10 @@ class Invoice(models.Model):
     paid_at = models.DateTimeField(null=True, blank=True)
     paid_via = models.CharField(max_length=60, blank=True, help_text="Card ****4242, payment link, transfer.")
     emailed_at = models.DateTimeField(null=True, blank=True)
+    # E-mails waiting to go ("invoice", "receipt", "charge_failed"): the billing run and payments
+    # only note them, a worker sends them (a PDF takes a few hundred ms to render).
+    mail_queue = models.JSONField(default=list, blank=True)
+    mail_pending = models.BooleanField(default=False)
     key = models.CharField(max_length=120, unique=True, help_text="What the bill is for: one bill, once.")
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -286,6 +290,7 @@ class Invoice(models.Model):
             models.Index(fields=("partner", "status", "due_date"), name="invoice_partner_idx"),
             models.Index(fields=("account", "status", "due_date"), name="invoice_account_idx"),
             models.Index(fields=("status", "method"), name="invoice_status_idx"),
+            models.Index(fields=("mail_pending",), condition=Q(mail_pending=True), name="invoice_mail_idx"),
         )
 
     def __str__(self) -> str:

@@ -62,6 +62,41 @@ def _send_document(invoice: Invoice, kind: str, subject: str, template: str, **e
         return 0
 
 
+def queue(invoice: Invoice, kind: str) -> None:
+    """Notes an e-mail about the invoice for the worker (`flush`): "invoice", "receipt" or
+    "charge_failed"."""
+    invoice.mail_queue = [*invoice.mail_queue, kind]
+    invoice.mail_pending = True
+    Invoice.objects.filter(pk=invoice.pk).update(mail_queue=invoice.mail_queue, mail_pending=True)
+
+
+def flush(limit: int = 200) -> int:
+    """Sends the queued invoice e-mails (the worker, every minute). Each invoice's queue is taken
+    under a lock first, so two workers never send the same e-mail twice."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from backstop.billing.pay_views import pay_link
+
+    sent = 0
+    for pk in Invoice.objects.filter(mail_pending=True).values_list("pk", flat=True)[:limit]:
+        with transaction.atomic():
+            invoice = Invoice.objects.select_for_update().filter(pk=pk, mail_pending=True).first()
+            if invoice is None:
+                continue
+            kinds = list(invoice.mail_queue)
+            Invoice.objects.filter(pk=pk).update(mail_queue=[], mail_pending=False)
+        for kind in kinds:
+            if kind == "invoice":
+                sent += invoice_issued(invoice, pay_link(invoice))
+                Invoice.objects.filter(pk=pk).update(emailed_at=timezone.now())
+            elif kind == "receipt":
+                sent += receipt(invoice)
+            elif kind == "charge_failed":
+                sent += charge_failed(invoice)
+    return sent
+
+
 def invoice_issued(invoice: Invoice, pay_url: str = "") -> int:
     """A new invoice to pay (not sent for card charges that succeed: the receipt follows)."""
     subject = f"Invoice {invoice.number}: {format_money(invoice.total, invoice.currency)} due {invoice.due_date:%b %d, %Y}"

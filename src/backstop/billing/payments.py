@@ -145,7 +145,7 @@ def _failed(invoice: Invoice, payment: Payment | None, message: str, now: dateti
     invoice.failure_message = message[:300]
     invoice.save(update_fields=["charge_failed_at", "failure_message"])
     if first_failure:
-        notices.charge_failed(invoice)
+        notices.queue(invoice, "charge_failed")
     return payment
 
 
@@ -159,7 +159,7 @@ def mark_paid(invoice: Invoice, via: str, now: datetime | None = None) -> bool:
     if not updated:
         return False
     invoice.refresh_from_db()
-    notices.receipt(invoice)
+    notices.queue(invoice, "receipt")
     return True
 
 

@@ -20,3 +20,14 @@ def billing_day() -> None:
 
     for report in catch_up():
         log.info("billing day %s: %s", report["day"], report)
+
+
+@huey.periodic_task(crontab(minute="*"), priority=Priority.REPORT)
+def billing_mail() -> None:
+    """Every minute: invoices, receipts and failed-charge notices the billing noted (one indexed
+    query when there are none)."""
+    from backstop.billing.notices import flush
+
+    sent = flush()
+    if sent:
+        log.info("sent %d billing e-mail(s)", sent)

@@ -278,6 +278,9 @@ def demo(host: str, port: int, no_serve: bool) -> int:
     os.environ["BACKSTOP_SANDBOX"] = "true"
     os.environ["BACKSTOP_SANDBOX_BOX_URL"] = sandbox.url
     seeded = demo_backups.seed(sandbox, demo_data.demo_accounts(), url)
+    from backstop.billing.cycle import catch_up
+
+    catch_up()  # today's usage and forecasts, so the billing pages have figures at once
     connections.close_all()
     for box in seeded:
         _out(f"  {box.account}: Box sandbox task with {box.users} users, {box.jobs} first backups queued")

@@ -116,7 +116,19 @@ def seed(password: str = PASSWORD) -> list[Login]:
         name, region, person = STANDALONE
         account = _customer(name, region, _user(person, password), None)
         logins.append(Login(person.email, "Administrator, no partner", _where(account)))
+        _billing(acme, accounts[1], account)
     return logins
+
+
+def _billing(annual: Account, trial: Account, direct: Account) -> None:
+    """Billing to look at: Acme subscribed annually through the partner, Globex still in its
+    trial, the direct customer monthly. The partner is not onboarded, so its administrator's
+    first sign-in goes through the billing onboarding."""
+    from backstop.billing import subscriptions
+
+    subscriptions.subscribe(annual, "annual")
+    subscriptions.subscription_of(trial)
+    subscriptions.subscribe(direct, "monthly")
 
 
 def demo_accounts() -> list[Account]:

@@ -147,7 +147,7 @@ def test_monthly_to_annual_bills_the_last_monthly_days_then_the_year() -> None:
         (date(2027, 2, 1), "monthly", 600),
         (date(2027, 3, 1), "monthly", 600),
         (date(2027, 3, 11), "annual", 6480),  # the year starts the day support changed the plan
-        (date(2027, 4, 1), "monthly", 194),  # Mar 1–10: 2 × $3.00 × 10 / 31
+        (date(2027, 4, 1), "monthly", 194),  # Mar 1-10: 2 x $3.00 x 10 / 31
     ]
 
 

@@ -164,19 +164,16 @@ def mark_paid(invoice: Invoice, via: str, now: datetime | None = None) -> bool:
 
 
 def payment_link(invoice: Invoice, return_url: str) -> str:
-    """A hosted payment page for an open invoice (the PayPal-style link in e-mails and Pay Invoice)."""
-    gw = gateway()
-    payment = Payment.objects.create(
-        invoice=invoice, gateway=gw.name, amount=invoice.total, currency=invoice.currency
-    )
-    url = gw.payment_link(
+    """A hosted payment page for an open invoice (the PayPal-style link in e-mails and Pay Invoice).
+    No Payment row yet: the gateway's event names the invoice, and `apply_event` records it."""
+    stamp = int(timezone.now().timestamp())
+    return gateway().payment_link(
         invoice.total,
         invoice.currency,
         f"Backstop invoice {invoice.number}",
-        f"invoice-{invoice.number}-link-{payment.pk}",
+        f"invoice-{invoice.number}-link-{stamp}",
         return_url,
     )
-    return url
 
 
 def apply_event(event: WebhookEvent, gateway_name: str) -> Invoice | None:

@@ -84,6 +84,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.csp",
                 "backstop.web.context.navigation",
+                "backstop.billing.context.billing_banner",  # after navigation: reads what it found
             ],
         },
     },

@@ -34,6 +34,9 @@ def _account_nav(access: AccountAccess) -> list[NavItem]:
         items.append(NavItem("Recovery", "arrow-counterclockwise", url, "recovery"))
     if access.can(perms.VIEW_ACTIVITY):
         items.append(NavItem("Activity", "activity", reverse("account_activity", args=[pk]), "activity"))
+    if access.account.partner_id is None and access.can(perms.VIEW_BILLING):  # a partner bills the others
+        url = reverse("billing_account_status", args=[pk])
+        items.append(NavItem("Billing", "credit-card", url, "billing"))
     if access.can(perms.VIEW_SETTINGS) or access.can(perms.MANAGE_USERS):
         items.append(NavItem("Settings", "gear", reverse("account_settings", args=[pk]), "settings"))
     if access.can(perms.VIEW_SUPPORT):
@@ -47,6 +50,9 @@ def _partner_nav(membership: Membership) -> list[NavItem]:
     if membership.allows(perms.PARTNER_VIEW_AUDIT):
         url = reverse("partner_audit", args=[pk])
         items.append(NavItem("Security Audit", "shield-lock", url, "partner_audit"))
+    if membership.allows(perms.PARTNER_VIEW_BILLING):
+        url = reverse("billing_partner_status", args=[pk])
+        items.append(NavItem("Billing", "credit-card", url, "billing"))
     if membership.allows(perms.PARTNER_VIEW_SETTINGS):
         url = reverse("partner_security", args=[pk])
         items.append(NavItem("Settings", "gear", url, "settings"))
@@ -62,6 +68,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     if access is None and membership is None and request.session.get("account_id"):
         account = Account.objects.restrict(user, perms.VIEW).filter(pk=request.session["account_id"]).first()
         access = account_access(user, account) if account else None
+        request.nav_account_access = access  # type: ignore[attr-defined]  # for the billing banner
     partners = list(Partner.objects.restrict(user, perms.PARTNER_VIEW_DASHBOARD))
     context: dict[str, Any] = {"nav_partners": partners}
     if membership is not None:
@@ -82,6 +89,8 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
             section = "activity"
         if name.startswith("mfa_") or name == "account_set_password":  # under Settings > Security
             section = "settings"
+        if name.startswith("billing_"):  # status, bills, history, payment details, onboarding
+            section = "billing"
         section = {
             "account_home": "home",
             "account_support": "support",

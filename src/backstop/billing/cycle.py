@@ -7,12 +7,12 @@ The rules, as the pages and docs/ARCHITECTURE.md "Billing" state them:
   process, active) and paused ones (their backups are kept and they come back). Archived
   entities — departed users kept as they were — count in the total and are not billed. Services
   sold by volume bill the stored GB of their billable entities (rounded up to 0.01 GB).
-- **Monthly** plans are billed in arrears on the payer's payment day D, for [D − 1 month, D):
+- **Monthly** plans are billed in arrears on the payer's payment day D, for [D - 1 month, D):
   per account and service, the highest daily billable quantity of the days paid, times the
   monthly unit price, times days paid / days in the period when the plan began (or the account
   was removed) within it. A partner's monthly accounts share one consolidated bill; accounts
   excluded from consolidation get a bill each on the same day. Payment day: the one in the
-  billing details (1–28); otherwise the 1st for partners, the day paying began for customers.
+  billing details (1-28); otherwise the 1st for partners, the day paying began for customers.
 - **Annual** plans are billed by invoice, due in 30 days, for the billable quantity on the day
   of issue times the annual unit price. Individual bills (customers; partners who chose them;
   excluded accounts) are issued on the day the year begins and 30 days before each renewal. A
@@ -525,8 +525,8 @@ def _billed_annual(account_ids: list[int]) -> set[tuple[int, date]]:
 
 
 def _payers(on: date) -> tuple[dict[int, BillingProfile], dict[int, BillingProfile]]:
-    partner_profiles = {p.partner_id: p for p in BillingProfile.objects.filter(partner__isnull=False)}
-    account_profiles = {p.account_id: p for p in BillingProfile.objects.filter(account__isnull=False)}
+    partner_profiles = {p.partner_id or 0: p for p in BillingProfile.objects.filter(partner__isnull=False)}
+    account_profiles = {p.account_id or 0: p for p in BillingProfile.objects.filter(account__isnull=False)}
     return partner_profiles, account_profiles
 
 

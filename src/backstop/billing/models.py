@@ -153,7 +153,7 @@ class BillingProfile(models.Model):
     def is_complete(self) -> bool:
         """The mandatory fields of the form are all filled (invoices can be addressed)."""
         required = (self.first_name, self.last_name, self.email, self.company, self.address1)
-        required += (self.country, self.city, self.postal_code, self.phone)
+        required += (self.country, self.city, self.postal_code, self.phone)  # type: ignore[assignment]
         return all(required) and (self.country != "IL" or bool(self.tax_id))
 
 
@@ -227,6 +227,9 @@ class UsageDay(models.Model):
         constraints = (
             models.UniqueConstraint(fields=("account", "day", "service"), name="one_usage_per_day"),
         )
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.service} {self.day}: {self.billable}/{self.total}"
 
 
 class Invoice(models.Model):
@@ -336,6 +339,9 @@ class InvoiceLine(models.Model):
             models.Index(fields=("account", "starts_on"), name="invoice_line_period_idx"),
         )
 
+    def __str__(self) -> str:
+        return f"{self.account_name} {self.service}: {self.amount}"
+
 
 class Card(models.Model):
     """A payment card as the gateway knows it: a token and what may be shown, never the number."""
@@ -392,11 +398,17 @@ class Payment(models.Model):
         ordering = ("-created_at", "-pk")
         indexes = (models.Index(fields=("gateway", "reference"), name="payment_reference_idx"),)
 
+    def __str__(self) -> str:
+        return f"{self.gateway} {self.reference or self.pk}: {self.status}"
+
 
 class InvoiceCounter(models.Model):
     """The last reference number handed out; read under a lock so numbers have no gaps."""
 
     last = models.PositiveIntegerField(default=10000)
+
+    def __str__(self) -> str:
+        return f"last invoice number {self.last}"
 
 
 class BillingRun(models.Model):
@@ -406,3 +418,6 @@ class BillingRun(models.Model):
     day = models.DateField(unique=True)
     finished_at = models.DateTimeField(default=timezone.now)
     report = models.JSONField(default=dict)
+
+    def __str__(self) -> str:
+        return f"billing run of {self.day}"

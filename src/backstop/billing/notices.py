@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 def _recipients(payer: Account | Partner) -> list[tuple[str, str]]:
     profile = BillingProfile.objects.filter(
-        **({"account": payer} if isinstance(payer, Account) else {"partner": payer})  # type: ignore[misc]
+        **({"account": payer} if isinstance(payer, Account) else {"partner": payer})
     ).first()
     if profile is not None and profile.email:
         name = f"{profile.first_name} {profile.last_name}".strip()
@@ -99,7 +99,8 @@ def flush(limit: int = 200) -> int:
 
 def invoice_issued(invoice: Invoice, pay_url: str = "") -> int:
     """A new invoice to pay (not sent for card charges that succeed: the receipt follows)."""
-    subject = f"Invoice {invoice.number}: {format_money(invoice.total, invoice.currency)} due {invoice.due_date:%b %d, %Y}"
+    total = format_money(invoice.total, invoice.currency)
+    subject = f"Invoice {invoice.number}: {total} due {invoice.due_date:%b %d, %Y}"
     return _send_document(invoice, "invoice", subject, "billing/email/invoice", pay_url=pay_url)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -24,22 +25,22 @@ log = logging.getLogger(__name__)
 Payer = Account | Partner
 
 
-def _owner(payer: Payer) -> dict[str, Payer]:
+def _owner(payer: Payer) -> dict[str, Any]:
     return {"account": payer} if isinstance(payer, Account) else {"partner": payer}
 
 
 def profile_of(payer: Payer) -> BillingProfile:
     """The payer's billing profile, created empty on first use."""
-    profile, _ = BillingProfile.objects.get_or_create(**_owner(payer))  # type: ignore[arg-type]
+    profile, _ = BillingProfile.objects.get_or_create(**_owner(payer))
     return profile
 
 
 def cards_of(payer: Payer) -> list[Card]:
-    return list(Card.objects.filter(**_owner(payer)))  # type: ignore[arg-type]
+    return list(Card.objects.filter(**_owner(payer)))
 
 
 def default_card(payer: Payer) -> Card | None:
-    return Card.objects.filter(**_owner(payer), is_default=True).first()  # type: ignore[arg-type]
+    return Card.objects.filter(**_owner(payer), is_default=True).first()
 
 
 def add_card(payer: Payer, browser_token: str) -> Card:
@@ -53,9 +54,9 @@ def add_card(payer: Payer, browser_token: str) -> Card:
         profile.gateway_customer = customer
     info = gw.attach_card(customer, browser_token)
     with transaction.atomic():
-        Card.objects.filter(**_owner(payer), is_default=True).update(is_default=False)  # type: ignore[arg-type]
+        Card.objects.filter(**_owner(payer), is_default=True).update(is_default=False)
         card = Card.objects.create(
-            **_owner(payer),  # type: ignore[arg-type]
+            **_owner(payer),
             gateway=gw.name,
             token=info.token,
             brand=info.brand,
@@ -71,8 +72,8 @@ def add_card(payer: Payer, browser_token: str) -> Card:
 def activate_card(payer: Payer, card_id: int) -> Card:
     """Makes one of the payer's cards the one charged (Card.DoesNotExist for anyone else's)."""
     with transaction.atomic():
-        card = Card.objects.select_for_update().get(pk=card_id, **_owner(payer))  # type: ignore[arg-type]
-        Card.objects.filter(**_owner(payer), is_default=True).update(is_default=False)  # type: ignore[arg-type]
+        card = Card.objects.select_for_update().get(pk=card_id, **_owner(payer))
+        Card.objects.filter(**_owner(payer), is_default=True).update(is_default=False)
         card.is_default = True
         card.save(update_fields=["is_default"])
     return card
@@ -80,7 +81,7 @@ def activate_card(payer: Payer, card_id: int) -> Card:
 
 def delete_card(payer: Payer, card_id: int) -> Card:
     """Forgets one of the payer's cards, at the gateway too; the newest other card becomes default."""
-    card = Card.objects.get(pk=card_id, **_owner(payer))  # type: ignore[arg-type]
+    card = Card.objects.get(pk=card_id, **_owner(payer))
     try:
         gateway().detach_card(profile_of(payer).gateway_customer, card.token)
     except GatewayError:
@@ -88,7 +89,7 @@ def delete_card(payer: Payer, card_id: int) -> Card:
     with transaction.atomic():
         card.delete()
         if card.is_default:
-            successor = Card.objects.filter(**_owner(payer)).order_by("-created_at").first()  # type: ignore[arg-type]
+            successor = Card.objects.filter(**_owner(payer)).order_by("-created_at").first()
             if successor is not None:
                 successor.is_default = True
                 successor.save(update_fields=["is_default"])

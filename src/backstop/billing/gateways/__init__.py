@@ -17,7 +17,7 @@ GATEWAYS = {
 
 @cache
 def _gateway(name: str) -> Gateway:
-    return import_string(GATEWAYS[name])()  # type: ignore[no-any-return]
+    return import_string(GATEWAYS[name])()
 
 
 def gateway() -> Gateway:

@@ -1,7 +1,7 @@
 from django.db import migrations
 
 
-def seed(apps, schema_editor):  # type: ignore[no-untyped-def]
+def seed(apps, schema_editor):
     from backstop.billing.prices import default_prices
 
     Price = apps.get_model("billing", "Price")
@@ -15,7 +15,7 @@ def seed(apps, schema_editor):  # type: ignore[no-untyped-def]
     TaxRate.objects.create(country="IL", name="VAT", percent="18.00")
 
 
-def unseed(apps, schema_editor):  # type: ignore[no-untyped-def]
+def unseed(apps, schema_editor):
     apps.get_model("billing", "Price").objects.all().delete()
     apps.get_model("billing", "TaxRate").objects.all().delete()
 

@@ -12,5 +12,5 @@ register = template.Library()
 @register.filter
 def money(amount: int | None, currency: str = "USD") -> str:
     if amount is None:
-        return "–"
+        return "-"
     return format_money(int(amount), currency or "USD")

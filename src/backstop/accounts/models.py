@@ -31,7 +31,9 @@ class User(AbstractUser):
     username = None  # type: ignore[assignment]
     email = models.EmailField("e-mail address", unique=True)
     show_billing_banners = models.BooleanField(
-        "show billing notification banners", default=True, help_text="Overdue and due bills in the page header."
+        "show billing notification banners",
+        default=True,
+        help_text="Overdue and due bills in the page header.",
     )
     password_changed_at = models.DateTimeField(
         null=True, blank=True, help_text="For password expiration; empty means since the user joined."

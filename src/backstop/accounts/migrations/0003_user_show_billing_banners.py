@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0002_password_changed_at'),
+        ("accounts", "0002_password_changed_at"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='user',
-            name='show_billing_banners',
-            field=models.BooleanField(default=True, help_text='Overdue and due bills in the page header.', verbose_name='show billing notification banners'),
+            model_name="user",
+            name="show_billing_banners",
+            field=models.BooleanField(
+                default=True,
+                help_text="Overdue and due bills in the page header.",
+                verbose_name="show billing notification banners",
+            ),
         ),
     ]

@@ -91,7 +91,7 @@ def payer_totals(payer: Payer, on: date, currency: str | None = None) -> PayerTo
     """The header of Billing > Status and Unpaid Bills: three aggregate queries."""
     late = Q(charge_failed_at__isnull=False) | Q(due_date__lt=on)
     sums = open_invoices(payer).aggregate(
-        total=Sum("total"),
+        open_total=Sum("total"),
         late=Sum("total", filter=late),
         failed=Sum("total", filter=Q(charge_failed_at__isnull=False)),
     )
@@ -101,7 +101,7 @@ def payer_totals(payer: Payer, on: date, currency: str | None = None) -> PayerTo
     else:
         subs = Subscription.objects.filter(account__partner=payer)
     forecast = subs.exclude(plan="").aggregate(total=Sum("forecast_amount"))["total"] or 0
-    total, overdue = sums["total"] or 0, sums["late"] or 0
+    total, overdue = sums["open_total"] or 0, sums["late"] or 0
     return PayerTotals(
         currency=currency or payer_of_currency(payer),
         total_due=total,

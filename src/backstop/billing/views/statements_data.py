@@ -22,6 +22,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from backstop.billing import status
 from backstop.billing.models import BillingProfile, Card, Invoice, InvoiceLine, Plan, Subscription
+from backstop.billing.money import major
 from backstop.billing.status import CURRENT, DUE, LABELS, NONE, OVERDUE, AccountBilling, PayerTotals
 from backstop.tenancy.models import Account, Membership, Partner
 from backstop.tenancy.scoping import AccountAccess, reach_of
@@ -191,17 +192,35 @@ def reach_accounts(partner: Partner, membership: Membership) -> QuerySet[Account
     return Account.objects.filter(reach_of(membership), partner=partner)
 
 
-def status_conditions(on: date) -> dict[str, Q]:
-    """The four billing statuses as filters on Account, agreeing with `status.account_statuses`."""
-    lines = InvoiceLine.objects.filter(account=OuterRef("pk")).exclude(invoice__status=Invoice.Status.VOID)
-    open_lines = lines.filter(invoice__status=Invoice.Status.OPEN)
-    late = open_lines.filter(Q(invoice__charge_failed_at__isnull=False) | Q(invoice__due_date__lt=on))
-    billed, unpaid, overdue = Exists(lines), Exists(open_lines), Exists(late)
+def _status_parts(partner: Partner, on: date) -> tuple[Exists, Q, Q]:
+    """(billed, owing, overdue) as conditions on Account.
+
+    *Billed*: an `Exists` over the account's lines on a bill that is not void, through the index
+    `(account, invoice)`: the first line found usually answers. *Owing* and *overdue*: the account
+    is among those with lines on the partner's open (late) bills, a set read once per query from
+    the lines of those few bills (index on `invoice`), so the cost follows the open bills, not the
+    years of paid ones nor the number of accounts times the number of open bills. Overdue implies
+    owing, owing implies billed."""
+    void = Invoice.objects.filter(status=Invoice.Status.VOID).values("pk")
+    unpaid = Invoice.objects.filter(partner=partner, status=Invoice.Status.OPEN)
+    late = unpaid.filter(Q(charge_failed_at__isnull=False) | Q(due_date__lt=on))
+
+    def holders(bills: QuerySet[Invoice]) -> Q:
+        return Q(pk__in=InvoiceLine.objects.filter(invoice__in=bills.values("pk")).values("account_id"))
+
+    billed = Exists(InvoiceLine.objects.filter(account=OuterRef("pk")).exclude(invoice__in=void))
+    return billed, holders(unpaid), holders(late)
+
+
+def status_conditions(partner: Partner, on: date) -> dict[str, Q]:
+    """The four billing statuses as filters on the partner's accounts, agreeing with
+    `status.account_statuses` for accounts billed by this partner."""
+    billed, owing, overdue = _status_parts(partner, on)
     return {
         NONE: ~Q(billed),
-        CURRENT: Q(billed) & ~Q(unpaid),
-        DUE: Q(unpaid) & ~Q(overdue),
-        OVERDUE: Q(overdue),
+        CURRENT: Q(billed) & ~owing,
+        DUE: owing & ~overdue,
+        OVERDUE: overdue,
     }
 
 
@@ -232,11 +251,13 @@ class AccountFilters:
     def any(self) -> bool:
         return bool(self.pairs())
 
-    def apply(self, accounts: QuerySet[Account], on: date, with_status: bool = True) -> QuerySet[Account]:
+    def apply(
+        self, accounts: QuerySet[Account], partner: Partner, on: date, with_status: bool = True
+    ) -> QuerySet[Account]:
         if self.q:
             accounts = accounts.filter(Q(name__icontains=self.q) | Q(email__icontains=self.q))
         if with_status and self.status:
-            accounts = accounts.filter(status_conditions(on)[self.status])
+            accounts = accounts.filter(status_conditions(partner, on)[self.status])
         return accounts
 
 
@@ -252,13 +273,25 @@ class StatusChip:
     query: str
 
 
-def status_chips(accounts: QuerySet[Account], filters: AccountFilters, on: date) -> list[StatusChip]:
-    """One aggregate query: the number of searched accounts in each status."""
-    conditions = status_conditions(on)
-    counts = accounts.order_by().aggregate(
-        **{code: Count("pk", filter=conditions[code]) for code in STATUSES}, every=Count("pk")
+def status_chips(
+    accounts: QuerySet[Account], partner: Partner, filters: AccountFilters, on: date
+) -> list[StatusChip]:
+    """The number of searched accounts in each status: one aggregate query (the statuses nest:
+    overdue accounts owe, owing accounts were billed, so three conditions give four counts)."""
+    billed, owing, overdue = _status_parts(partner, on)
+    sums = accounts.order_by().aggregate(
+        every=Count("pk"),
+        billed=Count("pk", filter=Q(billed)),
+        owing=Count("pk", filter=owing),
+        overdue=Count("pk", filter=overdue),
     )
-    chips = [StatusChip("", "All", "primary", counts["every"], not filters.status, filters.query(status=""))]
+    counts = {
+        NONE: sums["every"] - sums["billed"],
+        CURRENT: sums["billed"] - sums["owing"],
+        DUE: sums["owing"] - sums["overdue"],
+        OVERDUE: sums["overdue"],
+    }
+    chips = [StatusChip("", "All", "primary", sums["every"], not filters.status, filters.query(status=""))]
     for code in STATUSES:
         active = filters.status == code
         chips.append(
@@ -352,8 +385,6 @@ CSV_HEADER = (
 
 def account_csv_rows(accounts: QuerySet[Account], on: date, currency: str, chunk: int = 500) -> Iterator[Any]:
     """Every filtered account as CSV rows, read in chunks (ids first, so no cursor stays open)."""
-    from backstop.billing.money import major
-
     yield CSV_HEADER
     ids = list(accounts.order_by("name", "pk").values_list("pk", flat=True))
     for start in range(0, len(ids), chunk):

@@ -1,10 +1,10 @@
 """What the statement pages read (views/statements.py): the payer a page is about, invoices as table
 rows, the partner's accounts with their billing status, and an account's share of consolidated bills.
 
-The partner's account list is filtered in SQL: a billing status is an `Exists` over the account's
-invoice lines (the index `(account, invoice)`), so a partner with ten thousand accounts costs one
-page of rows, whatever the filter. Amounts for the rows shown come from `status.account_statuses`
-(two grouped queries for the page).
+The partner's account list is filtered and counted in SQL (`status_conditions`, `status_chips`),
+so a partner with ten thousand accounts costs the same few queries whatever the filter: the ids in
+order, then the page's 25 rows with their subscriptions; their amounts come from
+`status.account_statuses` (two grouped queries for the page).
 """
 
 from __future__ import annotations

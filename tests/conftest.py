@@ -107,3 +107,18 @@ def outbox(tmp_path: Path) -> Path:
 
 
 __all__ = ["PASSWORD", "Personas"]
+
+
+@pytest.fixture(autouse=True)
+def _price_list(request: pytest.FixtureRequest) -> None:
+    """Transactional tests (the browser ones) empty every table when they end, the price list the
+    migration seeded too: put it back so the next one bills like a fresh install."""
+    if not {"transactional_db", "live_server"} & set(request.fixturenames):
+        return
+    request.getfixturevalue("transactional_db")
+    from backstop.billing.models import Price, TaxRate
+    from backstop.billing.prices import default_prices
+
+    if not Price.objects.exists():
+        Price.objects.bulk_create(default_prices())
+        TaxRate.objects.get_or_create(country="IL", name="VAT", defaults={"percent": "18.00"})

@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
-import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -31,15 +29,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import benchkit
+from benchkit import log
+
 from . import box_bench, env, imap_bench
 
 BOX_TARGET = 0.80  # of the ceiling
 INCREMENTAL_TARGET = 0.05  # of the full run
 IMAP_TARGET = 0.70  # of the anchor
-
-
-def log(text: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)  # noqa: T201
 
 
 def mark(ok: bool) -> str:
@@ -121,18 +118,6 @@ def imap_report(f: imap_bench.ImapFigures) -> tuple[list[str], dict[str, Any]]:
     return lines, {"anchor_per_s": anchor, "pipeline_per_s": ours, "ratio": ours / anchor}
 
 
-def machine() -> str:
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, {platform.platform()}"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/backup_pipeline/run", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 users x 2,000 files, 5,000 messages")
@@ -157,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     data = work / "data"
     shutil.rmtree(data, ignore_errors=True)
     shutil.rmtree(work / "dovecot", ignore_errors=True)
-    log(f"work folder {work}; {machine()}")
+    log(f"work folder {work}; {benchkit.machine()}")
     env.setup(data)
 
     def measured(name: str, fn: Any, *a: Any) -> Any:
@@ -171,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             profiler.dump_stats(str(args.profile / f"{name}.pstats"))
 
     out: list[str] = []
-    results: dict[str, Any] = {"machine": machine(), "quick": args.quick}
+    results: dict[str, Any] = {"machine": benchkit.machine(), "quick": args.quick}
     errors: list[str] = []
     try:
         if args.only in (None, "box"):

@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import re
 import shutil
@@ -41,6 +39,9 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import benchkit
+from benchkit import log
+
 from . import env
 
 RUN_TARGET_S = 60.0
@@ -48,33 +49,12 @@ PAGE_TARGET_MS = 200.0
 PARTS = ("run", "page")
 
 
-def log(text: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)  # noqa: T201
-
-
 def machine() -> str:
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        kib = int(Path("/proc/meminfo").read_text().split()[1])
-        mem = f", {kib / 2**20:.0f} GiB"
-    except (OSError, ValueError, IndexError):
-        pass
     import sqlite3
 
     import django
 
-    return (
-        f"{os.cpu_count()} CPUs ({cpu}){mem}, {platform.platform()}, Python {platform.python_version()}, "
-        f"Django {django.__version__}, SQLite {sqlite3.sqlite_version}"
-    )
+    return benchkit.machine(f"Django {django.__version__}, SQLite {sqlite3.sqlite_version}")
 
 
 class Table:

@@ -262,7 +262,7 @@ def _card(partner: Any, spec: PartnerSpec, profile: Any) -> Any:
     if spec.method != "card":
         return None
     from backstop.billing.gateways import gateway
-    from backstop.billing.models import Card
+    from backstop.billing.payments import new_card
     from backstop.sandbox.payments import processor
 
     token = processor.tokenise(
@@ -270,17 +270,7 @@ def _card(partner: Any, spec: PartnerSpec, profile: Any) -> Any:
     )
     gw = gateway()
     info = gw.attach_card(profile.gateway_customer, token)
-    return Card(
-        partner=partner,
-        gateway=gw.name,
-        token=info.token,
-        brand=info.brand,
-        last4=info.last4,
-        exp_month=info.exp_month,
-        exp_year=info.exp_year,
-        holder=info.holder,
-        is_default=True,
-    )
+    return new_card(partner, gw.name, info)
 
 
 def _accounts(

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import zstandard
+from benchkit import log
 
 from . import measure, report, restic_driver
 from .engine_driver import Engine
@@ -37,10 +38,6 @@ def specs(scale: float) -> dict[str, Spec]:
         "large": Spec("large", max(4, round(200 * scale)), 1 * MiB, 20 * MiB, seed=2),
         "million": Spec("mail", max(100, round(1_000_000 * scale)), 1 * KiB, 3 * KiB, seed=3),
     }
-
-
-def log(text: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)  # noqa: T201
 
 
 def stored_estimate(root: Path, paths: list[str]) -> int:

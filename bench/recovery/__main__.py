@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
-import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -36,6 +34,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import benchkit
+from benchkit import log
+
 from . import db
 
 LIST_TARGET_MS = 200.0
@@ -44,28 +45,6 @@ EXPORT_TARGET_MBS = 100.0
 EXPORT_RSS_TARGET = 300 * 2**20
 RESTORE_TARGET = 0.50
 PARTS = ("catalog", "export", "restore")
-
-
-def log(text: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)  # noqa: T201
-
-
-def machine() -> str:
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        kib = int(Path("/proc/meminfo").read_text().split()[1])
-        mem = f", {kib / 2**20:.0f} GiB"
-    except (OSError, ValueError, IndexError):
-        pass
-    return f"{os.cpu_count()} CPUs ({cpu}){mem}, Python {platform.python_version()}, {platform.platform()}"
 
 
 class Table:
@@ -170,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     data = work / "data"
     shutil.rmtree(data, ignore_errors=True)
     shutil.rmtree(work / "dovecot", ignore_errors=True)
-    log(f"work folder {work}; {machine()}")
+    log(f"work folder {work}; {benchkit.machine()}")
     if args.profile:
         args.profile = args.profile.resolve()
         args.profile.mkdir(parents=True, exist_ok=True)
@@ -191,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     table = Table()
     details: list[str] = []
     results: dict[str, Any] = {
-        "machine": machine(),
+        "machine": benchkit.machine(),
         "quick": args.quick,
         "database": connection.vendor,
         "argv": sys.argv[1:],

@@ -11,8 +11,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from backstop.billing import subscriptions
-from backstop.billing.models import Invoice, Subscription
+from backstop.billing import payments, subscriptions
+from backstop.billing.models import BillingProfile, Invoice, Subscription
 from backstop.billing.status import account_statuses
 from tests.billing.helpers import add_sandbox_card, protect, run_days, sandbox_token
 from tests.factories import AccountFactory, MembershipFactory, UserFactory
@@ -25,7 +25,9 @@ def test_a_declined_card_makes_the_bill_overdue_until_it_is_paid(outbox: Path) -
     today = timezone.now().date()
     payment_day = today.replace(day=min(today.day, 28))  # payment days are the 1st to the 28th
     started = subscriptions.add_months(payment_day, -1)
-    account = AccountFactory(name="Declined Ltd", email="owner@declined.test", partner=None, trial_ends_on=None)
+    account = AccountFactory(
+        name="Declined Ltd", email="owner@declined.test", partner=None, trial_ends_on=None
+    )
     admin = UserFactory(email="admin@declined.test")
     MembershipFactory(user=admin, account=account, role="admin")
     subscriptions.start(account, Subscription.Kind.NO_TRIAL, "monthly", on=started)
@@ -57,7 +59,9 @@ def test_a_declined_card_makes_the_bill_overdue_until_it_is_paid(outbox: Path) -
         {"action": "add_card", "token": sandbox_token("4242424242424242"), "holder": "Ada Admin"},
     )
     assert response.status_code in (200, 302)
-    response = client.post(reverse("billing_account_pay", args=[account.pk, invoice.number]), {"action": "card"})
+    response = client.post(
+        reverse("billing_account_pay", args=[account.pk, invoice.number]), {"action": "card"}
+    )
     assert response.status_code in (200, 302)
 
     invoice.refresh_from_db()
@@ -86,3 +90,27 @@ def test_a_new_default_card_is_charged_again_by_the_next_run(outbox: Path) -> No
     invoice.refresh_from_db()
     assert invoice.status == "paid" and invoice.charge_failed_at is None
     assert invoice.payments.count() == 2
+
+
+def test_a_declined_card_on_a_bill_paid_by_invoice_leaves_it_due(outbox: Path) -> None:
+    """A bill paid by invoice has 30 days: a card the payer tries on Pay Invoice and that is declined
+    is reported on the page, and the bill stays Due, with no banner, no e-mail and no retry."""
+    account = AccountFactory(partner=None, trial_ends_on=None)
+    profile = payments.profile_of(account)
+    profile.method = BillingProfile.Method.INVOICE
+    profile.save()
+    subscriptions.start(account, Subscription.Kind.NO_TRIAL, "monthly", on=date(2027, 1, 10))
+    protect(account, "box", 1)
+    run_days(date(2027, 1, 10), date(2027, 2, 10))
+    invoice = Invoice.objects.get()
+    assert invoice.method == "invoice" and invoice.payments.count() == 0  # not charged on the payment day
+
+    card = add_sandbox_card(account, "4000000000000341")
+    payment = payments.charge(invoice, card)
+    run_days(date(2027, 2, 11), date(2027, 2, 12))
+
+    invoice.refresh_from_db()
+    assert payment.status == "failed" and invoice.charge_failed_at is None
+    assert invoice.state_on(date(2027, 2, 12)) == "due" and invoice.payments.count() == 1
+    assert account_statuses([account.pk], date(2027, 2, 12))[account.pk].status == "due"
+    assert not [m for m in messages_to(outbox, account.email) if "Payment failed" in m["Subject"]]

@@ -9,11 +9,8 @@ charges, consolidated bills and an account's share of them. Bills whose state de
 from __future__ import annotations
 
 import csv
-import gc
 import io
 import re
-import statistics
-import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -821,11 +818,16 @@ def big_partner() -> tuple[Partner, User]:
     return partner, admin
 
 
-def test_partner_status_stays_fast_with_ten_thousand_accounts(db: None) -> None:
-    """Every page of Billing > Status (any filter, any page, a search) answers in under 200 ms at
-    the 95th percentile, with 10,000 accounts and 200,000 entities."""
+MAX_STATUS_QUERIES = (
+    20  # 17 for the whole page today: session, user, partner, counts, totals, one page of rows
+)
+
+
+def test_partner_status_costs_the_same_queries_with_ten_thousand_accounts(db: None) -> None:
+    """Every page of Billing > Status (any filter, any page, a search) of a partner with 10,000
+    accounts and 200,000 entities counts and lists them in a few queries, however many accounts
+    and bills there are. (Its time is measured by bench/billing: p95 under 200 ms.)"""
     partner, admin = big_partner()
-    gc.collect()  # the set-up's objects are not a cost of the page
     client = signed_in(admin)
     url = reverse("billing_partner_status", args=[partner.pk])
     html = client.get(url, {"status": "overdue"}).content.decode()
@@ -843,14 +845,7 @@ def test_partner_status_stays_fast_with_ten_thousand_accounts(db: None) -> None:
         ({"q": "Customer 0999"}, htmx),  # typing in the search
         ({"page": "399"}, {}),
     ]
-    for query, headers in requests:  # warm up
-        assert client.get(url, query, headers=headers).status_code == 200
-    timings = []
-    for _ in range(6):
-        for query, headers in requests:
-            started = time.perf_counter()
-            response = client.get(url, query, headers=headers)
-            timings.append(time.perf_counter() - started)
-            assert response.status_code == 200
-    p95 = statistics.quantiles(timings, n=20)[-1]
-    assert p95 < 0.2, f"p95 {p95 * 1000:.0f} ms"
+    for query, headers in requests:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url, query, headers=headers).status_code == 200
+        assert len(queries) <= MAX_STATUS_QUERIES, (query, [q["sql"][:120] for q in queries])

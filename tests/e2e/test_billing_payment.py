@@ -1,10 +1,12 @@
 """Payment details in a real browser: the card goes from the page's script to the sandbox processor,
-and only its token reaches Backstop (A-BILLING); a new partner sets up billing first (P-ONBOARD)."""
+and only its token reaches Backstop (A-BILLING); a new partner sets up billing first, then sees
+what it owes and the forecast of its next payments (P-ONBOARD, P-BILLING)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +14,10 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, Request, expect
 
+from backstop.billing import cycle, subscriptions
 from backstop.billing.models import BillingProfile, Card, Subscription
 from backstop.tenancy.models import Membership
+from tests.billing.helpers import protect
 from tests.billing.test_payment_pages import open_invoice
 from tests.e2e.helpers import sign_in
 from tests.factories import PASSWORD, AccountFactory, MembershipFactory, PartnerFactory, UserFactory
@@ -109,6 +113,15 @@ def test_a_new_partner_sets_up_billing_on_first_sign_in(
     partner = PartnerFactory(name="Contoso Resale")
     paula = UserFactory(email="paula@contoso.test", first_name="Paula")
     MembershipFactory(user=paula, partner=partner, role=Membership.Role.ADMIN)
+    # Two customers already: one paying monthly for 4 Box users ($3.00 each), one in its trial.
+    today = timezone.now().date()
+    initech = AccountFactory(name="Initech", email="it@initech.test", partner=partner, trial_ends_on=None)
+    subscriptions.start(initech, Subscription.Kind.NO_TRIAL, "monthly", on=today)
+    protect(initech, "box", 4)
+    hooli = AccountFactory(name="Hooli", email="it@hooli.test", partner=partner)
+    subscriptions.start(hooli)
+    protect(hooli, "box", 2)
+    cycle.run_day(today)  # the day's usage measured, the forecasts worked out
     refused, _ = watch(page)
     sign_in(page, live_server.url, paula.email, PASSWORD)
     expect(page).to_have_url(re.compile(rf"/p/{partner.pk}/billing/start/$"))
@@ -120,6 +133,9 @@ def test_a_new_partner_sets_up_billing_on_first_sign_in(
     expect(page.get_by_text("Visa ****4242 was added")).to_be_visible()
     page.get_by_text("Send me an invoice").click()
     expect(card_step).to_be_hidden()
+    page.get_by_text("Pay with credit card").click()
+    expect(card_step).to_be_visible()
+    expect(card_step.get_by_test_id("cards")).to_contain_text("****4242")
     page.get_by_text("Individual bills").click()
     form = page.get_by_test_id("onboarding-form")
     for label, value in (
@@ -139,12 +155,32 @@ def test_a_new_partner_sets_up_billing_on_first_sign_in(
     form.get_by_test_id("finish-onboarding").click()
     expect(page).to_have_url(re.compile(rf"/p/{partner.pk}/billing/$"))
     profile = BillingProfile.objects.get(partner=partner)
-    assert (profile.method, profile.annual_billing, profile.payment_day) == ("invoice", "individual", 15)
+    assert (profile.method, profile.annual_billing, profile.payment_day) == ("card", "individual", 15)
     assert profile.onboarded_at is not None
+    assert Card.objects.get(partner=partner).is_default
+
+    # Billing > Status: nothing owed yet, the next payment forecast per account and in total.
+    expect(page.get_by_test_id("total-due")).to_have_text("$0.00")
+    expect(page.get_by_test_id("total-forecast")).to_have_text("$12.00")
+    rows = page.get_by_test_id("account-row")
+    expect(rows).to_have_count(2)
+    initech_row = rows.filter(has_text="Initech")
+    expect(initech_row.get_by_test_id("plan")).to_contain_text("Monthly")
+    expect(initech_row.get_by_test_id("forecast")).to_have_text("$12.00")
+    paid_on = cycle.next_payment_day(15, today + timedelta(days=1))  # the payment day just chosen
+    expect(initech_row.get_by_test_id("renewal")).to_have_text(f"{paid_on:%b} {paid_on.day}, {paid_on.year}")
+    expect(rows.filter(has_text="Hooli").get_by_test_id("plan")).to_contain_text("Trial")
+    shoot("03-status-forecast")
+    initech_row.get_by_test_id("account-link").click()
+    expect(page.get_by_test_id("forecast-row")).to_have_count(1)
+    expect(page.get_by_test_id("forecast-row")).to_contain_text("4")
+    expect(page.get_by_test_id("forecast-total")).to_have_text("$12.00")
+    shoot("04-account-forecast")
 
     page.goto(f"{live_server.url}/p/{partner.pk}/billing/payment/")
     expect(page.get_by_test_id("preferences")).to_contain_text("Individual bills")
-    shoot("03-partner-payment-details")
+    expect(page.get_by_test_id("cards")).to_contain_text("****4242")
+    shoot("05-partner-payment-details")
     page.goto(f"{live_server.url}/p/{partner.pk}/")
     expect(page).to_have_url(re.compile(rf"/p/{partner.pk}/$"))
     assert refused == []

@@ -89,7 +89,7 @@ def test_signup_to_custom_user(page: Page, live_server: Any, mail_link: MailLink
     sign_in(page, base, OWNER_EMAIL, OWNER_PASSWORD)
     expect(page).to_have_url(re.compile(r"/a/\d+/$"))
     account_url = page.url.rstrip("/")
-    expect(page.get_by_text("Free trial · 14 days left")).to_be_visible()
+    expect(page.get_by_test_id("trial-badge")).to_have_text("Free trial · 14 days left")
     expect(page.get_by_test_id("tenant-name")).to_have_text("Ada Lovelace")
     expect(page.get_by_role("heading", name="Welcome, Ada")).to_be_visible()
     expect(page.locator(".bs-breadcrumb")).to_contain_text("EU (Frankfurt)")
@@ -295,7 +295,7 @@ def test_social_signup_page(page: Page, live_server: Any, settings: Any, shoot: 
     shoot("01-social-signup")
     page.get_by_role("button", name="Create account").click()
     expect(page).to_have_url(re.compile(r"/a/\d+/$"))
-    expect(page.get_by_text("Free trial · 14 days left")).to_be_visible()
+    expect(page.get_by_test_id("trial-badge")).to_have_text("Free trial · 14 days left")
     expect(page.locator(".bs-breadcrumb")).to_contain_text("UK (London)")
     shoot("02-social-signup-home")
 

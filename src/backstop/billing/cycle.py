@@ -721,11 +721,18 @@ def retry_failed_charges(on: date) -> int:
     return retried
 
 
-def refresh_forecasts(on: date) -> int:
-    """Each subscription's next payment date and forecast amount, for the Billing > Status pages."""
+def refresh_forecasts(on: date, payer: Account | Partner | None = None) -> int:
+    """Each subscription's next payment date and forecast amount, for the Billing > Status pages:
+    every one in the daily run, one payer's when it subscribes or changes its billing details."""
     partner_profiles, account_profiles = _payers(on)
+    mine = Q()
+    if isinstance(payer, Partner):
+        mine = Q(account__partner=payer)
+    elif payer is not None:
+        mine = Q(account=payer)
     subs = list(
-        Subscription.objects.exclude(plan="")
+        Subscription.objects.filter(mine)
+        .exclude(plan="")
         .filter(state__in=(State.SUBSCRIBED, State.TRIAL))
         .select_related("account")
         .only(

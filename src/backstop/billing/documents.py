@@ -23,6 +23,7 @@ from django.conf import settings
 from django.core import signing
 from django.urls import reverse
 from django.utils import timezone
+from django_countries import countries
 from fpdf import FPDF
 
 from backstop.billing.models import BillingProfile, Invoice, InvoiceLine, Plan, Unit
@@ -127,7 +128,8 @@ def bill_to_lines(invoice: Invoice) -> list[str]:
     name = " ".join(p for p in (get("title"), get("first_name"), get("last_name")) if p)
     region = " ".join(p for p in (get("state"), get("postal_code")) if p)
     lines = [get("company"), name, get("address1"), get("address2"), get("address3")]
-    lines += [", ".join(p for p in (get("city"), region) if p), get("country"), get("email")]
+    country = countries.name(get("country")) or get("country")  # the snapshot keeps the code
+    lines += [", ".join(p for p in (get("city"), region) if p), country, get("email")]
     if get("tax_id"):
         lines.append(f"Tax ID: {get('tax_id')}")
     lines = [line for line in lines if line]

@@ -227,6 +227,8 @@ class UsageDay(models.Model):
         constraints = (
             models.UniqueConstraint(fields=("account", "day", "service"), name="one_usage_per_day"),
         )
+        # The latest measured day is looked up by the statements and the run: no full scan.
+        indexes = (models.Index(fields=("day",), name="usage_day"),)
 
     def __str__(self) -> str:
         return f"{self.account_id} {self.service} {self.day}: {self.billable}/{self.total}"

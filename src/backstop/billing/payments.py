@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from backstop.billing import notices
 from backstop.billing.gateways import gateway
-from backstop.billing.gateways.base import GatewayError, WebhookEvent
+from backstop.billing.gateways.base import CardInfo, GatewayError, WebhookEvent
 from backstop.billing.models import BillingProfile, Card, Invoice, Payment
 from backstop.tenancy.models import Account, Partner
 
@@ -55,18 +55,24 @@ def add_card(payer: Payer, browser_token: str) -> Card:
     info = gw.attach_card(customer, browser_token)
     with transaction.atomic():
         Card.objects.filter(**_owner(payer), is_default=True).update(is_default=False)
-        card = Card.objects.create(
-            **_owner(payer),
-            gateway=gw.name,
-            token=info.token,
-            brand=info.brand,
-            last4=info.last4,
-            exp_month=info.exp_month,
-            exp_year=info.exp_year,
-            holder=info.holder,
-            is_default=True,
-        )
+        card = new_card(payer, gw.name, info)
+        card.save()
     return card
+
+
+def new_card(payer: Payer, gateway_name: str, info: CardInfo) -> Card:
+    """The default card (unsaved) for what the gateway said of the card it attached."""
+    return Card(
+        **_owner(payer),
+        gateway=gateway_name,
+        token=info.token,
+        brand=info.brand,
+        last4=info.last4,
+        exp_month=info.exp_month,
+        exp_year=info.exp_year,
+        holder=info.holder,
+        is_default=True,
+    )
 
 
 def activate_card(payer: Payer, card_id: int) -> Card:
@@ -141,6 +147,10 @@ def _failed(invoice: Invoice, payment: Payment | None, message: str, now: dateti
     payment.status = Payment.Status.FAILED
     payment.message = message[:300]
     payment.save(update_fields=["status", "message", "reference"])
+    if invoice.method != BillingProfile.Method.CARD:
+        # A bill paid by invoice stays Due for its 30 days: a card the payer tried on the Pay
+        # Invoice page and that was declined is reported there, not turned into an overdue bill.
+        return payment
     first_failure = invoice.charge_failed_at is None
     invoice.charge_failed_at = now
     invoice.failure_message = message[:300]

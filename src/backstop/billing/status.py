@@ -47,7 +47,7 @@ def account_statuses(account_ids: Iterable[int], on: date) -> dict[int, AccountB
     ids = list(account_ids)
     result = {pk: AccountBilling() for pk in ids}
     lines = InvoiceLine.objects.filter(account_id__in=ids).exclude(invoice__status=Invoice.Status.VOID)
-    for pk in lines.values_list("account_id", flat=True).distinct():
+    for pk in lines.order_by().values_list("account_id", flat=True).distinct():
         result[pk].status = CURRENT
     open_lines = lines.filter(invoice__status=Invoice.Status.OPEN).values("account_id")
     sums = open_lines.annotate(

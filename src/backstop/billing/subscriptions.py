@@ -139,3 +139,39 @@ def trial_info(account: Account, subscription: Subscription, on: date | None = N
         return TrialInfo("expired", ends, purge_on, max((purge_on - on).days, 0))
     left = (ends - on).days
     return TrialInfo("expiring" if left <= EXPIRING_DAYS else "in_progress", ends, purge_on, left)
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """How an account's subscription reads in the page header, its home and the partner's list."""
+
+    state: str  # "in_progress" | "expiring" | "expired" | "purged" | "subscribed" | "none"
+    label: str
+    style: str  # Bootstrap colour
+    detail: str
+
+
+def standing(account: Account, on: date | None = None) -> Standing:
+    """The subscription of `account` as people read it; no row is created for an account without one."""
+    on = on or today()
+    try:
+        subscription = account.subscription
+    except Subscription.DoesNotExist:
+        subscription = Subscription(account=account)
+    if subscription.state == State.SUBSCRIBED:
+        since = f"since {subscription.starts_on:%b %-d, %Y}" if subscription.starts_on else ""
+        return Standing("subscribed", f"Subscribed · {subscription.get_plan_display()}", "success", since)
+    trial = trial_info(account, subscription, on)
+    if trial.state == "purged":
+        return Standing("purged", "Trial ended · data purged", "secondary", "Subscribe to back up again.")
+    if trial.state == "expired":
+        detail = f"Subscribe by {trial.purge_on:%b %-d, %Y} to keep the backed-up data."
+        return Standing("expired", "Trial expired", "danger", detail)
+    if trial.state:
+        days = f"{trial.days_left} day{'' if trial.days_left == 1 else 's'} left"
+        then = f"then {subscription.get_plan_display()}" if subscription.plan else "not subscribed yet"
+        style = "warning" if trial.state == "expiring" else "info"
+        return Standing(
+            trial.state, f"Free trial · {days}", style, f"Until {trial.ends_on:%b %-d, %Y}, {then}."
+        )
+    return Standing("none", "No subscription", "secondary", "")

@@ -10,10 +10,16 @@ urlpatterns = [
     path("payment/", payment.account_payment, name="billing_account_payment"),
     path("unpaid/", statements.account_unpaid, name="billing_account_unpaid"),
     path("history/", statements.account_history, name="billing_account_history"),
-    path("invoices/<int:number>.pdf", statements.account_invoice_pdf, name="billing_account_invoice_pdf"),
+    path(
+        "invoices/<int:number>.pdf",
+        statements.account_document,
+        {"kind": "invoice"},
+        name="billing_account_invoice_pdf",
+    ),
     path(
         "invoices/<int:number>/receipt.pdf",
-        statements.account_receipt_pdf,
+        statements.account_document,
+        {"kind": "receipt"},
         name="billing_account_receipt_pdf",
     ),
     path("invoices/<int:number>/pay/", statements.account_pay, name="billing_account_pay"),

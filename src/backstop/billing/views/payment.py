@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from backstop.audit import events
-from backstop.billing import subscriptions
+from backstop.billing import cycle, subscriptions
 from backstop.billing.forms import BillingDetailsForm, PlanForm, PreferencesForm
 from backstop.billing.models import BillingProfile, Plan, Subscription
 from backstop.billing.views.payment_page import (
@@ -67,6 +67,7 @@ def account_subscribe(request: HttpRequest, access: AccountAccess) -> HttpRespon
     if request.method == "POST" and not chosen and form.is_valid():
         plan = form.cleaned_data["plan"]
         subscription = subscriptions.subscribe(account, plan, by=request.user)
+        cycle.refresh_forecasts(subscriptions.today(), account)  # the forecast shows at once
         label = Plan(subscription.plan).label.lower()
         if subscription.state == State.TRIAL and account.trial_ends_on:
             starts = f"paying starts when the trial ends on {account.trial_ends_on:%b %-d, %Y}"
@@ -189,6 +190,7 @@ def _finish(request: HttpRequest, scope: PayerScope) -> HttpResponse | dict[str,
     profile.annual_billing = preferences.cleaned_data["annual_billing"]
     profile.onboarded_at = timezone.now()
     profile.save()
+    cycle.refresh_forecasts(subscriptions.today(), scope.payer)  # in its currency, on its payment day
     method = "pays by credit card" if profile.method == Method.CARD else "pays by invoice"
     annual = profile.get_annual_billing_display().lower()
     day = f"payment day {profile.payment_day}" if profile.payment_day else "payment day the 1st"

@@ -260,6 +260,7 @@ def details_action(request: HttpRequest, scope: PayerScope, action: str) -> Outc
     changed = form.changed_labels()
     form.save()
     if changed:
+        cycle.refresh_forecasts(subscriptions.today(), scope.payer)  # currency or payment day
         what = ", ".join(label[0].lower() + label[1:] for label in changed)
         events.billing_changed(request, scope.payer, f"Billing details changed: {what}")
         messages.success(request, "The billing details were saved.")

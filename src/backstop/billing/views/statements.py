@@ -38,6 +38,7 @@ from backstop.billing.gateways.base import GatewayError
 from backstop.billing.models import BillingProfile, Invoice, Payment, Plan, Subscription
 from backstop.billing.money import format_money, may_pay_by_bank_transfer
 from backstop.billing.pay_views import pay_link
+from backstop.billing.views import payment as payment_views
 from backstop.billing.views.statements_data import (
     PAGE_SIZE,
     STYLES,
@@ -56,7 +57,7 @@ from backstop.notify.mailer import absolute
 from backstop.tenancy import permissions as perms
 from backstop.tenancy.models import Account, Membership, Partner
 from backstop.tenancy.scoping import AccountAccess
-from backstop.tenancy.views.decorators import account_view, is_htmx, partner_view
+from backstop.tenancy.views.decorators import is_htmx, partner_view
 from backstop.web import csvexport
 
 State = Subscription.State
@@ -65,13 +66,11 @@ PAYING_SECONDS = 120  # a card payment in flight blocks a second click for this 
 
 
 def direct_account_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """A billing page of an account that pays for itself; one billed through a partner has none."""
+    """A billing page of an account that pays for itself, handed the account as its `Scope`."""
 
-    @account_view(perms.VIEW_BILLING)
+    @payment_views.direct_account_view
     @wraps(view)
     def wrapper(request: HttpRequest, access: AccountAccess, *args: Any, **kwargs: Any) -> HttpResponse:
-        if access.account.partner_id is not None:
-            raise Http404("Billing of this account goes through its partner.")
         return view(request, Scope(access.account, access=access), *args, **kwargs)
 
     return wrapper
@@ -91,8 +90,8 @@ def billing_partner_view(view: Callable[..., HttpResponse]) -> Callable[..., Htt
 # -- Billing > Status ---------------------------------------------------------------------------
 
 
-@require_safe
 @direct_account_view
+@require_safe
 def account_status(request: HttpRequest, scope: Scope) -> HttpResponse:
     account = scope.payer
     assert scope.access is not None
@@ -214,9 +213,9 @@ def unpaid_page(request: HttpRequest, scope: Scope) -> HttpResponse:
     return render(request, "billing/statements/unpaid.html", context)
 
 
+@direct_account_view
 @require_safe
 @vary_on_headers("HX-Request")
-@direct_account_view
 def account_unpaid(request: HttpRequest, scope: Scope) -> HttpResponse:
     return unpaid_page(request, scope)
 
@@ -243,9 +242,9 @@ def history_page(request: HttpRequest, scope: Scope) -> HttpResponse:
     return render(request, "billing/statements/history.html", context)
 
 
+@direct_account_view
 @require_safe
 @vary_on_headers("HX-Request")
-@direct_account_view
 def account_history(request: HttpRequest, scope: Scope) -> HttpResponse:
     return history_page(request, scope)
 
@@ -282,39 +281,20 @@ def document(scope: Scope, number: int, kind: str) -> HttpResponse:
     return response
 
 
-@require_safe
-@never_cache
 @direct_account_view
-def account_invoice_pdf(request: HttpRequest, scope: Scope, number: int) -> HttpResponse:
-    return document(scope, number, "invoice")
-
-
 @require_safe
 @never_cache
-@direct_account_view
-def account_receipt_pdf(request: HttpRequest, scope: Scope, number: int) -> HttpResponse:
-    return document(scope, number, "receipt")
+def account_document(request: HttpRequest, scope: Scope, number: int, kind: str) -> HttpResponse:
+    """An invoice or receipt PDF of the customer's own (the URL names the kind)."""
+    return document(scope, number, kind)
 
 
 @require_safe
 @never_cache
 @billing_partner_view
-def partner_invoice_pdf(request: HttpRequest, scope: Scope, number: int) -> HttpResponse:
-    return document(scope, number, "invoice")
-
-
-@require_safe
-@never_cache
-@billing_partner_view
-def partner_receipt_pdf(request: HttpRequest, scope: Scope, number: int) -> HttpResponse:
-    return document(scope, number, "receipt")
-
-
-@require_safe
-@never_cache
-@billing_partner_view
-def partner_invoice_csv(request: HttpRequest, scope: Scope, number: int) -> HttpResponse:
-    return document(scope, number, "csv")
+def partner_document(request: HttpRequest, scope: Scope, number: int, kind: str) -> HttpResponse:
+    """An invoice or receipt PDF, or a consolidated bill's CSV, of the partner's own."""
+    return document(scope, number, kind)
 
 
 # -- e-mail an invoice --------------------------------------------------------------------------
@@ -342,8 +322,8 @@ def email_invoice(request: HttpRequest, scope: Scope, number: int) -> HttpRespon
     return redirect(back)
 
 
-@require_POST
 @direct_account_view
+@require_POST
 def account_email_invoice(request: HttpRequest, scope: Scope, number: int) -> HttpResponse:
     return email_invoice(request, scope, number)
 
@@ -441,8 +421,8 @@ def pay_online(request: HttpRequest, invoice: Invoice, here: str) -> HttpRespons
     return HttpResponseRedirect(url)
 
 
-@require_http_methods(["GET", "HEAD", "POST"])
 @direct_account_view
+@require_http_methods(["GET", "HEAD", "POST"])
 def account_pay(request: HttpRequest, scope: Scope, number: int) -> HttpResponse:
     return pay_page(request, scope, number)
 

@@ -29,7 +29,12 @@ def dashboard(request: HttpRequest, partner: Partner, membership: Membership) ->
         )
     query = request.GET.get("q", "").strip()
     # The partner role's own reach: not accounts the user may open as a direct member.
-    accounts = Account.objects.filter(reach_of(membership)).distinct().order_by("name")
+    accounts = (
+        Account.objects.filter(reach_of(membership))
+        .distinct()
+        .select_related("subscription")
+        .order_by("name")
+    )
     if query:
         accounts = accounts.filter(Q(name__icontains=query) | Q(email__icontains=query))
     page = Paginator(accounts, PAGE_SIZE).get_page(request.GET.get("page"))

@@ -25,6 +25,13 @@ TRIAL_DAYS = 14
 # A row that belongs to exactly one tenant: an account, or a partner (its own portal).
 ONE_TENANT = Q(account__isnull=False, partner__isnull=True) | Q(account__isnull=True, partner__isnull=False)
 REMOVAL_GRACE = timedelta(days=7)
+# The subscription types of accounts a partner adds (billing.Subscription.Kind holds the same codes).
+SUBSCRIPTION_KINDS = (
+    ("trial", "Trial with expiration"),
+    ("trial_auto", "Trial with auto-subscription"),
+    ("no_trial", "Auto-subscription without trial"),
+)
+SUBSCRIPTION_PLANS = (("monthly", "Monthly"), ("annual", "Annual"))
 
 
 class Partner(models.Model):
@@ -43,10 +50,25 @@ class Partner(models.Model):
         related_name="resellers",
         help_text="The distributor a reseller buys through.",
     )
+    lineage = models.CharField(
+        max_length=255,
+        blank=True,
+        db_index=True,
+        help_text="The partner's place in the hierarchy, '/<root pk>/.../<own pk>/': a subtree is a prefix.",
+    )
     email = models.EmailField()
     region = models.CharField(max_length=20, choices=REGION_CHOICES, default=DEFAULT_REGION)
     address = models.CharField(max_length=300, blank=True)
     phone = models.CharField(max_length=40, blank=True)
+    default_subscription_kind = models.CharField(
+        max_length=10,
+        choices=SUBSCRIPTION_KINDS,
+        default="trial",
+        help_text="Preselected when the partner adds an account (P-ADD, P-SETTINGS).",
+    )
+    default_subscription_plan = models.CharField(
+        max_length=10, choices=SUBSCRIPTION_PLANS, default="monthly", help_text="For the auto-subscriptions."
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     objects: ClassVar[PartnerQuerySet] = PartnerQuerySet.as_manager()  # type: ignore[assignment]
@@ -83,6 +105,9 @@ class Account(models.Model):
     )
     partner_access = models.BooleanField(
         default=True, help_text="Off when support removed the partner's access to this account."
+    )
+    customer_may_remove_partner = models.BooleanField(
+        default=False, help_text="The customer's administrators may remove the partner's access themselves."
     )
     region = models.CharField("data center", max_length=20, choices=REGION_CHOICES, default=DEFAULT_REGION)
     trial_ends_on = models.DateField(null=True, blank=True)
@@ -136,7 +161,20 @@ class Membership(models.Model):
     partner = models.ForeignKey(
         Partner, null=True, blank=True, on_delete=models.CASCADE, related_name="memberships"
     )
+
+    class Credential(models.TextChoices):
+        PASSWORD = "password", "E-mail and password"
+        GOOGLE = "google", "Google"
+        MICROSOFT = "microsoft", "Microsoft"
+
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.CUSTOM)
+    credential = models.CharField(
+        "credential type",
+        max_length=10,
+        choices=Credential.choices,
+        default=Credential.PASSWORD,
+        help_text="How the user signs in (partner users, P-SETTINGS).",
+    )
     operations = models.JSONField(
         default=list, blank=True, help_text="Operation codes a custom member holds."
     )

@@ -217,3 +217,34 @@ def test_subscribing_twice_changes_nothing() -> None:
     subscriptions.subscribe(account, "monthly", on=date(2027, 1, 16))  # subscribed: support changes plans
     sub = Subscription.objects.get(account=account)
     assert (sub.plan, sub.starts_on) == ("annual", date(2027, 1, 15))
+
+
+def test_a_year_that_begins_on_the_payment_day_is_billed_that_day() -> None:
+    """An annual subscription starting on the partner's payment day is on that day's consolidated
+    bill: a month earlier it did not yet begin before the next payment day."""
+    partner = PartnerFactory()
+    BillingProfile.objects.create(partner=partner, method="invoice", payment_day=5)
+    account = AccountFactory(name="On the day", partner=partner, trial_ends_on=None)
+    protect(account, "box", 1)
+    subscriptions.start(account, Subscription.Kind.NO_TRIAL, "annual", on=date(2027, 3, 5))
+
+    run_days(date(2027, 3, 5), date(2027, 3, 5))
+
+    bill = Invoice.objects.get(partner=partner)
+    assert (bill.issue_date, bill.due_date) == (date(2027, 3, 5), date(2027, 4, 4))
+    assert list(bill.lines.values_list("account_name", "starts_on")) == [("On the day", date(2027, 3, 5))]
+
+
+def test_a_plan_chosen_in_the_trial_forecasts_the_payment_on_the_trial_end_day() -> None:
+    """A direct customer that subscribes monthly during its trial pays from the trial's end, so the
+    forecast's next payment falls on that day of the month, a month later (bills are in arrears)."""
+    account = AccountFactory(partner=None, trial_ends_on=date(2027, 3, 15))
+    subscriptions.start(account)
+    protect(account, "box", 2)
+    subscriptions.subscribe(account, "monthly", on=date(2027, 3, 10))
+
+    run_days(date(2027, 3, 10), date(2027, 3, 10))
+
+    subscription = Subscription.objects.get(account=account)
+    assert subscription.next_payment_on == date(2027, 4, 15) and subscription.forecast_amount == 600
+    assert subscriptions.standing(account, date(2027, 3, 16)).label == "Subscribed · Monthly"

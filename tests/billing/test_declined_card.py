@@ -11,6 +11,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from backstop.audit.models import AuditEvent
 from backstop.billing import payments, subscriptions
 from backstop.billing.models import BillingProfile, Invoice, Subscription
 from backstop.billing.status import account_statuses
@@ -44,6 +45,12 @@ def test_a_declined_card_makes_the_bill_overdue_until_it_is_paid(outbox: Path) -
     assert account_statuses([account.pk], today)[account.pk].status == "overdue"
     failed = [m for m in messages_to(outbox, account.email) if "Payment failed" in m["Subject"]]
     assert len(failed) == 1
+    # The run's charge and its decline are in the Security Audit, though no person made them.
+    audited = AuditEvent.objects.filter(account=account, activity="billing_changed", status="failed")
+    assert [e.description for e in audited] == [
+        f"Invoice {invoice.number}: payment of $12.00 with card ****0341 failed (Your card was declined.), "
+        "charged on the payment day"
+    ]
     for page in ("account_home", "billing_account_status", "account_settings"):
         body = client.get(reverse(page, args=[account.pk])).content.decode()
         assert 'data-testid="billing-banner"' in body and "could not charge your card" in body, page

@@ -156,8 +156,12 @@ def payment_day(profile: BillingProfile | None, partner: bool, subscription: Sub
     """The day of the month of the payer's monthly bill (see the module's rules)."""
     if profile is not None and profile.payment_day:
         return profile.payment_day
-    if not partner and subscription is not None and subscription.starts_on:
-        return min(subscription.starts_on.day, 28)
+    if not partner and subscription is not None:
+        # Paying starts on the subscription's first day, or (a plan chosen during the trial) the
+        # day the trial ends: that day of the month is the payment day.
+        first = subscription.starts_on or subscription.account.trial_ends_on
+        if first is not None:
+            return min(first.day, 28)
     return 1
 
 
@@ -257,7 +261,7 @@ def deliver(invoice: Invoice, now: Any = None) -> None:
     """A card bill is charged (the receipt or the failure e-mail follows); an invoice is queued
     for e-mail with its payment link."""
     if invoice.method == Method.CARD:
-        payments.charge(invoice, now=now)
+        payments.audit(invoice, payments.charge(invoice, now=now), "charged on the payment day")
     else:
         notices.queue(invoice, "invoice")
 
@@ -475,6 +479,8 @@ def _subscribe_url(account: Account) -> str:
 
     from backstop.notify.mailer import absolute
 
+    if account.partner_id is not None:  # its partner subscribes it, from the partner portal
+        return absolute(reverse("partner_dashboard", args=[account.partner_id]))
     return absolute(reverse("billing_account_subscribe", args=[account.pk]))
 
 
@@ -541,9 +547,18 @@ def _billed_annual(account_ids: list[int]) -> set[tuple[int, date]]:
     return set(rows.values_list("account_id", "starts_on"))
 
 
-def _payers(on: date) -> tuple[dict[int, BillingProfile], dict[int, BillingProfile]]:
-    partner_profiles = {p.partner_id or 0: p for p in BillingProfile.objects.filter(partner__isnull=False)}
-    account_profiles = {p.account_id or 0: p for p in BillingProfile.objects.filter(account__isnull=False)}
+def _payers(
+    on: date, only: Account | Partner | None = None
+) -> tuple[dict[int, BillingProfile], dict[int, BillingProfile]]:
+    """The billing profiles of every payer (partners', accounts'), or of the one payer `only`."""
+    partners = BillingProfile.objects.filter(partner__isnull=False)
+    accounts = BillingProfile.objects.filter(account__isnull=False)
+    if isinstance(only, Partner):
+        partners, accounts = partners.filter(partner=only), accounts.none()
+    elif only is not None:
+        partners, accounts = partners.none(), accounts.filter(account=only)
+    partner_profiles = {p.partner_id or 0: p for p in partners}
+    account_profiles = {p.account_id or 0: p for p in accounts}
     return partner_profiles, account_profiles
 
 
@@ -682,7 +697,9 @@ def _bill_annual(
         for account in together:
             sub = account.subscription
             current = _year_start(sub)
-            if current is not None and current < on and (account.pk, current) not in billed:
+            # A year that begins today (a renewal or a trial's end on the payment day) is billed
+            # today: it was not yet "before the next payment day" a month ago.
+            if current is not None and current <= on and (account.pk, current) not in billed:
                 starts[account.pk] = current
             elif sub.renews_on and sub.renews_on < next_day and (account.pk, sub.renews_on) not in billed:
                 starts[account.pk] = sub.renews_on
@@ -716,7 +733,11 @@ def retry_failed_charges(on: date) -> int:
         last = invoice.payments.first()
         if card is None or (last is not None and last.card_id == card.pk):
             continue
-        payments.charge(invoice, card)
+        try:
+            payments.audit(invoice, payments.charge(invoice, card), "retried with the new default card")
+        except Exception:  # one payer's trouble does not stop the others' retries
+            log.exception("invoice %s: the retry could not be made", invoice.number)
+            continue
         retried += 1
     return retried
 
@@ -724,7 +745,7 @@ def retry_failed_charges(on: date) -> int:
 def refresh_forecasts(on: date, payer: Account | Partner | None = None) -> int:
     """Each subscription's next payment date and forecast amount, for the Billing > Status pages:
     every one in the daily run, one payer's when it subscribes or changes its billing details."""
-    partner_profiles, account_profiles = _payers(on)
+    partner_profiles, account_profiles = _payers(on, payer)
     mine = Q()
     if isinstance(payer, Partner):
         mine = Q(account__partner=payer)
@@ -815,6 +836,8 @@ def _run_steps(on: date, report: dict[str, Any]) -> None:
             deliver(invoice)
         except Exception:
             log.exception("invoice %s could not be charged or sent; it stays open", invoice.number)
+            if invoice.method == Method.CARD and not invoice.payments.filter(status="succeeded").exists():
+                payments.charge_not_made(invoice, "The charge could not be made; it is tried again.")
     report["invoices"] = len(invoices)
     report["retried"] = retry_failed_charges(on)
     report["synced"] = payments.sync_pending()

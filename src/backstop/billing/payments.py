@@ -14,10 +14,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from backstop.audit import events
+from backstop.audit.models import AuditEvent
 from backstop.billing import notices
 from backstop.billing.gateways import gateway
 from backstop.billing.gateways.base import CardInfo, GatewayError, WebhookEvent
 from backstop.billing.models import BillingProfile, Card, Invoice, Payment
+from backstop.billing.money import format_money
 from backstop.tenancy.models import Account, Partner
 
 log = logging.getLogger(__name__)
@@ -139,6 +142,12 @@ def charge(invoice: Invoice, card: Card | None = None, now: datetime | None = No
     return payment
 
 
+def charge_not_made(invoice: Invoice, message: str) -> Payment:
+    """A card bill whose charge could not even be tried (an error of ours or the gateway's):
+    recorded like a decline, so the payer hears of it and the retry picks it up."""
+    return _failed(invoice, None, message, timezone.now())
+
+
 def _failed(invoice: Invoice, payment: Payment | None, message: str, now: datetime) -> Payment:
     if payment is None:
         payment = Payment.objects.create(
@@ -213,11 +222,30 @@ def apply_event(event: WebhookEvent, gateway_name: str) -> Invoice | None:
     invoice = payment.invoice
     if event.kind == "payment_succeeded":
         Payment.objects.filter(pk=payment.pk).update(status=Payment.Status.SUCCEEDED)
+        payment.status = Payment.Status.SUCCEEDED
         card = payment.card
-        mark_paid(invoice, f"{card.brand or 'Card'} ****{card.last4}" if card else "Payment link")
+        if mark_paid(invoice, f"{card.brand or 'Card'} ****{card.last4}" if card else "Payment link"):
+            audit(invoice, payment, f"reported by {gateway_name}")
     elif event.kind == "payment_failed" and invoice.status == Invoice.Status.OPEN:
-        _failed(invoice, payment, event.message or "The payment failed.", timezone.now())
+        audit(invoice, _failed(invoice, payment, event.message or "The payment failed.", timezone.now()), "")
     return invoice
+
+
+def audit(invoice: Invoice, payment: Payment, how: str) -> None:
+    """The Security Audit event of a payment no person made on a page: the payment-day charge,
+    a retry with a new card, a gateway's report. (Pages audit their own, with who and where.)"""
+    amount = format_money(invoice.total, invoice.currency)
+    card = f" with card ****{payment.card.last4}" if payment.card else ""
+    how = f", {how}" if how else ""
+    status = AuditEvent.Status.SUCCEEDED
+    if payment.status == Payment.Status.SUCCEEDED:
+        text = f"Invoice {invoice.number} paid{card}: {amount}{how}"
+    elif payment.status == Payment.Status.PENDING:
+        text = f"Invoice {invoice.number}: payment of {amount}{card} sent, awaiting confirmation{how}"
+    else:
+        status = AuditEvent.Status.FAILED
+        text = f"Invoice {invoice.number}: payment of {amount}{card} failed ({payment.message}){how}"
+    events.billing_changed(None, invoice.payer, text, status=status)
 
 
 def sync_pending() -> int:

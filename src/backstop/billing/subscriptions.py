@@ -162,6 +162,10 @@ def standing(account: Account, on: date | None = None) -> Standing:
         since = f"since {subscription.starts_on:%b %-d, %Y}" if subscription.starts_on else ""
         return Standing("subscribed", f"Subscribed · {subscription.get_plan_display()}", "success", since)
     trial = trial_info(account, subscription, on)
+    if subscription.plan and trial.state == "expired":
+        # The plan chosen during the trial starts at its end; the daily run records it.
+        since = f"since {trial.ends_on:%b %-d, %Y}" if trial.ends_on else ""
+        return Standing("subscribed", f"Subscribed · {subscription.get_plan_display()}", "success", since)
     if trial.state == "purged":
         return Standing("purged", "Trial ended · data purged", "secondary", "Subscribe to back up again.")
     if trial.state == "expired":

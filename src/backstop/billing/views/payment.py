@@ -56,8 +56,8 @@ def direct_account_view(view: Callable[..., HttpResponse]) -> Callable[..., Http
 # -- customers --------------------------------------------------------------------------------
 
 
-@require_http_methods(["GET", "POST"])
 @direct_account_view
+@require_http_methods(["GET", "POST"])
 def account_subscribe(request: HttpRequest, access: AccountAccess) -> HttpResponse:
     account = access.account
     subscription = subscriptions.subscription_of(account)

@@ -159,8 +159,8 @@ def partner_status(request: HttpRequest, scope: Scope) -> HttpResponse:
     return render(request, "billing/statements/partner_status.html", context)
 
 
-@require_safe
 @billing_partner_view
+@require_safe
 def partner_account(request: HttpRequest, scope: Scope, account_id: int) -> HttpResponse:
     """One customer account's billing, as its partner sees it (the drill-down of Billing > Status)."""
     partner = scope.payer
@@ -220,9 +220,9 @@ def account_unpaid(request: HttpRequest, scope: Scope) -> HttpResponse:
     return unpaid_page(request, scope)
 
 
+@billing_partner_view
 @require_safe
 @vary_on_headers("HX-Request")
-@billing_partner_view
 def partner_unpaid(request: HttpRequest, scope: Scope) -> HttpResponse:
     return unpaid_page(request, scope)
 
@@ -249,9 +249,9 @@ def account_history(request: HttpRequest, scope: Scope) -> HttpResponse:
     return history_page(request, scope)
 
 
+@billing_partner_view
 @require_safe
 @vary_on_headers("HX-Request")
-@billing_partner_view
 def partner_history(request: HttpRequest, scope: Scope) -> HttpResponse:
     return history_page(request, scope)
 
@@ -289,9 +289,9 @@ def account_document(request: HttpRequest, scope: Scope, number: int, kind: str)
     return document(scope, number, kind)
 
 
+@billing_partner_view
 @require_safe
 @never_cache
-@billing_partner_view
 def partner_document(request: HttpRequest, scope: Scope, number: int, kind: str) -> HttpResponse:
     """An invoice or receipt PDF, or a consolidated bill's CSV, of the partner's own."""
     return document(scope, number, kind)
@@ -328,8 +328,8 @@ def account_email_invoice(request: HttpRequest, scope: Scope, number: int) -> Ht
     return email_invoice(request, scope, number)
 
 
-@require_POST
 @billing_partner_view
+@require_POST
 def partner_email_invoice(request: HttpRequest, scope: Scope, number: int) -> HttpResponse:
     return email_invoice(request, scope, number)
 
@@ -427,7 +427,7 @@ def account_pay(request: HttpRequest, scope: Scope, number: int) -> HttpResponse
     return pay_page(request, scope, number)
 
 
-@require_http_methods(["GET", "HEAD", "POST"])
 @billing_partner_view
+@require_http_methods(["GET", "HEAD", "POST"])
 def partner_pay(request: HttpRequest, scope: Scope, number: int) -> HttpResponse:
     return pay_page(request, scope, number)

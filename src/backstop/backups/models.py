@@ -434,3 +434,57 @@ class SmartAlert(models.Model):
     @property
     def label(self) -> str:
         return ", ".join(self.Kind(k).label if k in self.Kind.values else k for k in self.kinds)
+
+
+class AccountStorage(models.Model):
+    """A customer account's own storage (BYOS, P-ADD): the account's backup repository lives in
+    this bucket or container instead of its data center's store. The credentials are sealed,
+    bound to the account, and never shown again; the rest says where the repository is."""
+
+    class Kind(models.TextChoices):
+        S3 = "s3", "Amazon S3"
+        S3_COMPATIBLE = "s3_compatible", "S3-compatible storage"
+        AZURE = "azure", "Azure Blob Storage"
+        GCS = "gcs", "Google Cloud Storage"
+
+    account = models.OneToOneField(Account, on_delete=models.CASCADE, related_name="own_storage")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    bucket = models.CharField("bucket or container", max_length=255)
+    prefix = models.CharField(max_length=512, blank=True, help_text="A folder inside the bucket.")
+    region = models.CharField(max_length=64, blank=True)
+    endpoint = models.CharField(max_length=500, blank=True, help_text="S3-compatible and other Azure clouds.")
+    account_name = models.CharField("storage account name", max_length=100, blank=True)
+    sealed_credentials = models.BinaryField(editable=False)
+    checked_at = models.DateTimeField(
+        default=timezone.now, help_text="When a test object was last written and deleted."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects: ClassVar[TenantQuerySet] = TenantQuerySet.as_manager()  # type: ignore[assignment]
+
+    def __str__(self) -> str:
+        noun = "container" if self.kind == self.Kind.AZURE else "bucket"
+        return f"{self.get_kind_display()} {noun} {self.bucket}"
+
+    @property
+    def credentials_context(self) -> str:
+        return f"storage:{self.account_id}"
+
+    def get_credentials(self) -> dict[str, Any]:
+        return secrets.unseal(self.sealed_credentials, self.credentials_context)
+
+    def set_credentials(self, value: dict[str, Any]) -> None:
+        """Needs the account: set it first."""
+        self.sealed_credentials = secrets.seal(value, self.credentials_context)
+
+    def destination(self) -> dict[str, str]:
+        """Where it is, in the shape of an export destination (`export.validate_destination`)."""
+        fields = {
+            "kind": self.kind,
+            "bucket": self.bucket,
+            "prefix": self.prefix,
+            "region": self.region,
+            "endpoint": self.endpoint,
+            "account_name": self.account_name,
+        }
+        return {key: value for key, value in fields.items() if value}

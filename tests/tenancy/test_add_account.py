@@ -96,7 +96,9 @@ def test_a_data_center_trial_account_is_created_with_its_administrator_and_audit
     assert "EU (Frankfurt)" in event.description and NEW_PASSWORD not in event.description
     # In the account's own audit and in the partner's (which reads its accounts' events).
     assert AuditEvent.objects.filter(account=account).count() == 1
-    assert AuditEvent.objects.filter(account__in=Account.objects.filter(partner=personas.partner)).count() == 1
+    assert (
+        AuditEvent.objects.filter(account__in=Account.objects.filter(partner=personas.partner)).count() == 1
+    )
 
     done = client.get(response["Location"])
     assert done.status_code == 200
@@ -195,7 +197,9 @@ def test_an_email_any_user_has_is_refused_whatever_its_case(
 
 def test_a_users_second_address_is_taken_too(personas: Personas, olivia: User) -> None:
     EmailAddress.objects.create(user=personas.alice, email="alice.private@home.test", verified=True)
-    response = personas.client(olivia).post(add_url(personas.partner), form_data(email="alice.private@home.test"))
+    response = personas.client(olivia).post(
+        add_url(personas.partner), form_data(email="alice.private@home.test")
+    )
     assert "email" in errors_of(response)
     assert not Account.objects.filter(name="Initech").exists()
 

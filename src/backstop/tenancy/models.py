@@ -2,24 +2,28 @@
 
 A customer `Account` is the tenant root: every row that belongs to a customer reaches it through
 an `account` foreign key and is read through `restrict(user, action)` (see `scoping.py`).
-A `Partner` (distributor, reseller or direct) manages accounts; a reseller may sit under a
-distributor. A `Membership` gives one user a role on one account or one partner.
+A `Partner` (distributor, reseller or direct) manages accounts. Partners form a tree of any
+depth: a reseller (or a sub-distributor) sits under a distributor, and `Partner.lineage`
+('/<root pk>/.../<own pk>/') names each partner's place so that a whole subtree is one prefix
+match. A `Membership` gives one user a role on one account or one partner; a partner role reaches
+the partner's subtree (see `scoping.reach_of`).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
-from django.db.models import Q
+from django.db import models, transaction
+from django.db.models import Q, Value
+from django.db.models.functions import Concat, Substr
 from django.utils import timezone
 
 from backstop.regions import DEFAULT_REGION, REGION_CHOICES, region_label
 from backstop.tenancy import permissions as perms
-from backstop.tenancy.scoping import AccountQuerySet, PartnerQuerySet, TenantQuerySet
+from backstop.tenancy.scoping import AccountQuerySet, PartnerQuerySet, TenantQuerySet, subtree_filter
 
 TRIAL_DAYS = 14
 # A row that belongs to exactly one tenant: an account, or a partner (its own portal).
@@ -48,7 +52,7 @@ class Partner(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="resellers",
-        help_text="The distributor a reseller buys through.",
+        help_text="The distributor a reseller (or a sub-distributor) buys through.",
     )
     lineage = models.CharField(
         max_length=255,
@@ -79,17 +83,92 @@ class Partner(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Keeps `lineage` right: a new partner needs its pk first; moving a partner to another
+        parent rewrites the lineage of everything below it, in one UPDATE."""
+        with transaction.atomic():
+            parent = Partner.objects.filter(pk=self.parent_id).first() if self.parent_id else None
+            if self.pk is None:
+                super().save(*args, **kwargs)
+                self.lineage = _lineage_of(parent, self.pk)
+                Partner.objects.filter(pk=self.pk).update(lineage=self.lineage)
+                return
+            self._refuse_cycle(parent)
+            old = Partner.objects.filter(pk=self.pk).values_list("lineage", flat=True).first()
+            self.lineage = _lineage_of(parent, self.pk)
+            update_fields = kwargs.get("update_fields")
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "lineage"}
+            super().save(*args, **kwargs)
+            if old and old != self.lineage:
+                below = Partner.objects.filter(lineage__startswith=old).exclude(pk=self.pk)
+                below.update(lineage=Concat(Value(self.lineage), Substr("lineage", len(old) + 1)))
+
     @property
     def code(self) -> str:
         """The partner id shown to the partner and quoted to support."""
         return f"P{self.pk:06d}"
 
+    @property
+    def depth(self) -> int:
+        """0 for a partner at the top, 1 for a reseller under a distributor, and so on."""
+        return max(self.lineage.count("/") - 2, 0)
+
+    def ancestor_ids(self) -> list[int]:
+        """The pks above this partner, the top one first (from the lineage: no query)."""
+        ids = [int(part) for part in self.lineage.strip("/").split("/") if part]
+        return ids[:-1] if ids and ids[-1] == self.pk else ids
+
+    def is_within(self, other: Partner) -> bool:
+        """True when this partner is `other` or sits anywhere below it."""
+        if self.pk == other.pk:
+            return True
+        return other.lineage.endswith(f"/{other.pk}/") and self.lineage.startswith(other.lineage)
+
+    def subtree(self) -> PartnerQuerySet:
+        """This partner and every partner below it, at any depth."""
+        return Partner.objects.filter(subtree_filter(self))
+
     def clean(self) -> None:
-        if self.parent_id is not None:
-            if self.kind != self.Kind.RESELLER:
-                raise ValidationError({"parent": "Only a reseller sits under a distributor."})
-            if self.parent is not None and self.parent.kind != self.Kind.DISTRIBUTOR:
-                raise ValidationError({"parent": "A reseller's parent must be a distributor."})
+        """Any depth, no cycles: a reseller or a sub-distributor sits under a distributor; a direct
+        partner sits under no one."""
+        if self.parent_id is None:
+            return
+        parent = self.parent
+        self._refuse_cycle(parent)
+        if self.kind == self.Kind.DIRECT:
+            message = "Only a reseller or a sub-distributor sits under a distributor."
+            raise ValidationError({"parent": message})
+        if parent is not None and parent.kind != self.Kind.DISTRIBUTOR:
+            raise ValidationError({"parent": "A reseller's parent must be a distributor."})
+
+    def _refuse_cycle(self, parent: Partner | None) -> None:
+        if self.pk is None or parent is None:
+            return
+        if parent.pk == self.pk or f"/{self.pk}/" in _lineage_of(parent):
+            raise ValidationError({"parent": "A partner cannot sit under itself or under its own reseller."})
+
+
+def _lineage_of(parent: Partner | None, pk: int | None = None) -> str:
+    """The lineage of partner `pk` under `parent`, or the parent's own without `pk`."""
+    if parent is None:
+        return f"/{pk}/" if pk is not None else ""
+    base = parent.lineage
+    if not base.endswith(f"/{parent.pk}/"):  # missing (a bulk insert) or not this row's: rebuild it
+        base = rebuild_lineage(parent)
+    return f"{base}{pk}/" if pk is not None else base
+
+
+def rebuild_lineage(partner: Partner) -> str:
+    """The lineage computed from the parents, walking up (for a row without one)."""
+    chain: list[int] = []
+    seen: set[int] = set()
+    node: Partner | None = partner
+    while node is not None and node.pk not in seen:
+        seen.add(node.pk)
+        chain.append(node.pk)
+        node = node.parent
+    return "/" + "/".join(str(pk) for pk in reversed(chain)) + "/"
 
 
 class Account(models.Model):
@@ -104,7 +183,9 @@ class Account(models.Model):
         Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="accounts"
     )
     partner_access = models.BooleanField(
-        default=True, help_text="Off when support removed the partner's access to this account."
+        default=True,
+        help_text="Off when the partner's access was removed (by support, or by the customer when allowed): "
+        "then only the customer's own users open the account.",
     )
     customer_may_remove_partner = models.BooleanField(
         default=False, help_text="The customer's administrators may remove the partner's access themselves."

@@ -40,11 +40,38 @@ def memberships_of(user: Any) -> list[Membership]:
     return cache
 
 
-def reach_of(membership: Membership) -> Q:
-    """A filter on Account matching the accounts one membership reaches."""
+def subtree_filter(partner: Partner, prefix: str = "") -> Q:
+    """A filter matching `partner` and every partner below it, on a model whose field `prefix`
+    leads to Partner ("" for Partner itself, "partner__" for Account): one prefix match on the
+    lineage. A partner without a lineage (inserted in bulk, bypassing save) reaches itself only."""
+    if partner.lineage.endswith(f"/{partner.pk}/"):
+        return Q(**{f"{prefix}lineage__startswith": partner.lineage})
+    return Q(**{f"{prefix}pk": partner.pk})
+
+
+def portal_partner(membership: Membership) -> Partner | None:
+    """The partner whose portal the request is about: the one `partner_view` opened (a reseller a
+    distributor's member looks at), else the membership's own partner."""
+    return getattr(membership, "portal_partner", None) or membership.partner
+
+
+def reach_of(membership: Membership, partner: Partner | None = None) -> Q:
+    """A filter on Account matching the accounts one membership reaches.
+
+    An account membership reaches its account. A partner membership reaches the accounts of its
+    partner and of every partner below it (P-TIERS), except those whose partner access was
+    removed, and only the accessible accounts when the role is limited to a subset. Given
+    `partner` (or in a partner page, the partner the page is about), only that partner's subtree
+    counts; a partner outside the membership's subtree reaches nothing."""
     if membership.account_id is not None:
         return Q(pk=membership.account_id)
-    reach = Q(partner_id=membership.partner_id, partner_access=True)
+    own = membership.partner
+    top = partner or portal_partner(membership)
+    if own is None or top is None:
+        return Q(pk__in=[])
+    if not top.is_within(own):  # a sibling, a parent or a stranger: nothing
+        return Q(pk__in=[])
+    reach = subtree_filter(top, "partner__") & Q(partner_access=True)
     return reach if membership.all_accounts else reach & Q(partner_members=membership)
 
 
@@ -68,8 +95,14 @@ class AccountQuerySet(models.QuerySet["Account"]):
 
 class PartnerQuerySet(models.QuerySet["Partner"]):
     def restrict(self, user: User | AnonymousUser | None, action: str = perms.VIEW) -> Self:
-        ids = [m.partner_id for m in memberships_of(user) if m.partner_id is not None and m.allows(action)]
-        return self.filter(pk__in=ids) if ids else self.none()
+        """The partners whose portal `user` may open for `action`: those of the user's partner
+        memberships, and every partner below them (a distributor's resellers)."""
+        parts = [
+            subtree_filter(m.partner)
+            for m in memberships_of(user)
+            if m.partner is not None and m.allows(action)
+        ]
+        return self.filter(reduce(or_, parts)) if parts else self.none()
 
 
 class TenantQuerySet(models.QuerySet[Any]):

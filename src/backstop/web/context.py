@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from backstop.tenancy import permissions as perms
 from backstop.tenancy.models import Account, Membership, Partner
-from backstop.tenancy.scoping import AccountAccess, account_access
+from backstop.tenancy.scoping import AccountAccess, account_access, memberships_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +44,9 @@ def _account_nav(access: AccountAccess) -> list[NavItem]:
     return items
 
 
-def _partner_nav(membership: Membership) -> list[NavItem]:
-    pk = membership.partner_id
+def _partner_nav(membership: Membership, partner: Partner) -> list[NavItem]:
+    """The portal of `partner`, for a role of it or of a partner above it (a distributor's)."""
+    pk = partner.pk
     items = [NavItem("Dashboard", "speedometer2", reverse("partner_dashboard", args=[pk]), "dashboard")]
     if membership.allows(perms.PARTNER_VIEW_AUDIT):
         url = reverse("partner_audit", args=[pk])
@@ -59,6 +60,31 @@ def _partner_nav(membership: Membership) -> list[NavItem]:
     return items
 
 
+@dataclass(frozen=True, slots=True)
+class PartnerVisit:
+    """A partner user working inside a customer account: who, for which partner, and the way back."""
+
+    partner: Partner  # the partner the user's role belongs to
+    back_to: Partner  # the portal the account is listed in (the account's partner, or the role's)
+    back_url: str  # "" when the role may not open the dashboard
+
+
+def _partner_visit(access: AccountAccess) -> PartnerVisit | None:
+    """Set when the user reaches the account only through a partner role (not as its member)."""
+    if any(m.account_id == access.account.pk for m in access.memberships):
+        return None
+    membership = next((m for m in access.memberships if m.partner is not None), None)
+    if membership is None or membership.partner is None:
+        return None
+    back_to = access.account.partner or membership.partner  # a reseller's, for a distributor's user
+    can_go_back = membership.allows(perms.PARTNER_VIEW_DASHBOARD)
+    back_url = reverse("partner_dashboard", args=[back_to.pk]) if can_go_back else ""
+    return PartnerVisit(membership.partner, back_to, back_url)
+
+
+NAV_PARTNERS_SHOWN = 30  # the user menu lists a distributor's resellers up to this many
+
+
 def navigation(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
@@ -69,13 +95,22 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         account = Account.objects.restrict(user, perms.VIEW).filter(pk=request.session["account_id"]).first()
         access = account_access(user, account) if account else None
         request.nav_account_access = access  # type: ignore[attr-defined]  # for the billing banner
-    partners = list(Partner.objects.restrict(user, perms.PARTNER_VIEW_DASHBOARD))
+    reachable = Partner.objects.restrict(user, perms.PARTNER_VIEW_DASHBOARD).order_by("lineage", "name")
+    partners = list(reachable[:NAV_PARTNERS_SHOWN])
+    own = {m.partner_id for m in memberships_of(user)}
+    for partner in partners:
+        partner.nav_below = partner.pk not in own  # type: ignore[attr-defined]  # indented under its parent
     context: dict[str, Any] = {"nav_partners": partners}
     if membership is not None:
-        context.update(nav_partner=membership.partner, nav_items=_partner_nav(membership))
+        portal = getattr(request, "portal_partner", None) or membership.partner
+        context.update(nav_partner=portal, nav_items=_partner_nav(membership, portal))
+        if membership.partner_id != portal.pk:  # a distributor's user in a reseller's portal
+            context["nav_portal_parent"] = membership.partner
     elif access is not None:
         context.update(nav_access=access, nav_account=access.account, nav_items=_account_nav(access))
-        context["nav_back_to_partner"] = access.via_partner
+        visit = _partner_visit(access)
+        context["nav_partner_visit"] = visit
+        context["nav_back_to_partner"] = visit.back_to if visit and visit.back_url else None
     section = ""
     match = getattr(request, "resolver_match", None)
     if match and match.url_name:

@@ -61,22 +61,46 @@ def account_view(action: str) -> Callable[[AccountView], Callable[..., HttpRespo
     return decorate
 
 
+def partner_membership(user: Any, partner_id: int, action: str) -> tuple[Partner, Membership]:
+    """The partner a portal URL names and the user's role that reaches it: the user's membership
+    of that partner, or of a partner above it (a distributor's member opens a reseller's portal).
+    404 when no role reaches the partner (a sibling, a parent, a stranger), 403 when the roles
+    that reach it do not allow `action`. The nearest role that allows the action wins."""
+    partner = Partner.objects.filter(pk=partner_id).first()
+    if partner is None or user is None or not user.is_authenticated or not user.is_active:
+        raise Http404("No such partner")
+    reaching = [
+        m
+        for m in Membership.objects.filter(user_id=user.pk, partner__isnull=False).select_related("partner")
+        if m.partner is not None and partner.is_within(m.partner)
+    ]
+    if not reaching:
+        raise Http404("No such partner")
+    reaching.sort(key=lambda m: -len(m.partner.lineage) if m.partner else 0)  # the nearest first
+    allowed = [m for m in reaching if m.allows(action)]
+    if not allowed:
+        raise PermissionDenied(f"Your role does not allow: {perms.label_of(action)}")
+    membership = allowed[0]
+    if membership.partner_id != partner.pk:
+        # reach_of(membership) in the page then covers this partner's subtree, not the whole of
+        # the ancestor's (the membership is the ancestor's own row: never save it from here).
+        membership.portal_partner = partner  # type: ignore[attr-defined]
+    return partner, membership
+
+
 def partner_view(action: str) -> Callable[[PartnerView], Callable[..., HttpResponse]]:
+    """Resolves `partner_id` to (partner, membership): the partner the page is about, and the
+    user's role that reaches it (its own, or an ancestor's). Views read accounts through
+    `reach_of(membership)`, which then covers that partner's subtree."""
+
     def decorate(view: PartnerView) -> Callable[..., HttpResponse]:
         @login_required
         @wraps(view)
         def wrapper(request: HttpRequest, partner_id: int, *args: Any, **kwargs: Any) -> HttpResponse:
-            membership = (
-                Membership.objects.filter(user_id=request.user.pk or 0, partner_id=partner_id)
-                .select_related("partner")
-                .first()
-            )
-            if membership is None or membership.partner is None:
-                raise Http404("No such partner")
-            if not membership.allows(action):
-                raise PermissionDenied(f"Your role does not allow: {perms.label_of(action)}")
+            partner, membership = partner_membership(request.user, partner_id, action)
             request.partner_membership = membership  # type: ignore[attr-defined]
-            return view(request, membership.partner, membership, *args, **kwargs)
+            request.portal_partner = partner  # type: ignore[attr-defined]
+            return view(request, partner, membership, *args, **kwargs)
 
         return wrapper
 

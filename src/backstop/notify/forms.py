@@ -7,14 +7,14 @@ from typing import Any
 from django import forms
 
 from backstop.notify.models import Recipient, ReportSettings
-from backstop.notify.recipients import KINDS, LABELS
-from backstop.tenancy.models import Account
+from backstop.notify.recipients import KINDS, LABELS, PARTNER_KINDS
+from backstop.tenancy.models import Account, Partner
 
 
 class ReportSettingsForm(forms.ModelForm):
     class Meta:
         model = ReportSettings
-        fields = ("format", "delivery", "frequency", "only_on_failure")
+        fields: tuple[str, ...] = ("format", "delivery", "frequency", "only_on_failure")
         labels = {
             "format": "Report format",
             "delivery": "Report file",
@@ -37,7 +37,21 @@ class ReportSettingsForm(forms.ModelForm):
         return "; ".join(parts)
 
 
+class PartnerReportSettingsForm(ReportSettingsForm):
+    """A partner's report on its customers: the account's settings and the file layout."""
+
+    class Meta(ReportSettingsForm.Meta):
+        fields = ("format", "delivery", "layout", "frequency", "only_on_failure")
+        labels = {**ReportSettingsForm.Meta.labels, "layout": "Report files"}
+        widgets = {**ReportSettingsForm.Meta.widgets, "layout": forms.RadioSelect}
+
+
 class RecipientForm(forms.ModelForm):
+    """One recipient of an account (or, as `PartnerRecipientForm`, of a partner)."""
+
+    kind_names: tuple[str, ...] = KINDS
+    tenant_word = "account"
+
     class Meta:
         model = Recipient
         fields = ("email", "name", *KINDS)
@@ -45,10 +59,13 @@ class RecipientForm(forms.ModelForm):
         help_texts = {"name": "Used to greet the recipient in the e-mails."}
         error_messages = {"email": {"invalid": "Enter a valid e-mail address, like name@example.com."}}
 
-    def __init__(self, *args: Any, account: Account, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, account: Account | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.account = account
         self.fields["name"].required = False
+
+    def tenant_filter(self) -> dict[str, Any]:
+        return {"account": self.account}
 
     def clean_name(self) -> str:
         name = str(self.cleaned_data.get("name") or "")
@@ -57,40 +74,61 @@ class RecipientForm(forms.ModelForm):
         return name
 
     def kinds(self) -> list[forms.BoundField]:
-        return [self[kind] for kind in KINDS]
+        return [self[kind] for kind in self.kind_names]
 
     def clean_email(self) -> str:
         email: str = self.cleaned_data["email"].strip().lower()
-        taken = Recipient.objects.filter(account=self.account, email__iexact=email)
+        taken = Recipient.objects.filter(**self.tenant_filter(), email__iexact=email)
         if self.instance.pk:
             taken = taken.exclude(pk=self.instance.pk)
         if taken.exists():
-            raise forms.ValidationError(f"{email} is already a recipient of this account. Edit it instead.")
+            raise forms.ValidationError(
+                f"{email} is already a recipient of this {self.tenant_word}. Edit it instead."
+            )
         return email
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        if not any(data.get(kind) for kind in KINDS):
+        if not any(data.get(kind) for kind in self.kind_names):
             raise forms.ValidationError("Tick at least one notification type.")
         return data
 
     def save(self, commit: bool = True) -> Recipient:
         recipient: Recipient = super().save(commit=False)
-        recipient.account = self.account
+        for name, tenant in self.tenant_filter().items():
+            setattr(recipient, name, tenant)
         if commit:
             recipient.save()
         return recipient
 
     def ticked(self) -> str:
-        return ", ".join(LABELS[kind].lower() for kind in KINDS if self.cleaned_data.get(kind)) or "nothing"
+        ticked = (LABELS[kind].lower() for kind in self.kind_names if self.cleaned_data.get(kind))
+        return ", ".join(ticked) or "nothing"
 
     def describe_changes(self) -> str:
         parts = []
         for name in self.changed_data:
             before, after = self.initial.get(name), self.cleaned_data.get(name)
-            if name in KINDS:
+            if name in self.kind_names:
                 parts.append(f"{LABELS[name].lower()} {'on' if after else 'off'}")
             else:
                 label = self.fields[name].label
                 parts.append(f"{label} “{before or ''}” → “{after or ''}”")
         return "; ".join(parts)
+
+
+class PartnerRecipientForm(RecipientForm):
+    """One recipient of a partner: the partner's kinds, the trial accounts report among them."""
+
+    kind_names = PARTNER_KINDS
+    tenant_word = "partner"
+
+    class Meta(RecipientForm.Meta):
+        fields = ("email", "name", *PARTNER_KINDS)
+
+    def __init__(self, *args: Any, partner: Partner, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.partner = partner
+
+    def tenant_filter(self) -> dict[str, Any]:
+        return {"partner": self.partner}

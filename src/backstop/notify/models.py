@@ -29,6 +29,10 @@ class ReportSettings(models.Model):
         ATTACHMENT = "attachment", "CSV attachment"
         LINK = "link", "Download link"
 
+    class Layout(models.TextChoices):
+        CONSOLIDATED = "consolidated", "Consolidated file: all customers in one file"
+        PER_CUSTOMER = "per_customer", "One file per customer"
+
     class Frequency(models.TextChoices):
         DAILY = "daily", "Daily"
         WEEKLY = "weekly", "Weekly (Mondays)"
@@ -48,6 +52,15 @@ class ReportSettings(models.Model):
     )
     last_sent_at = models.DateTimeField(
         null=True, blank=True, help_text="When the last report was sent (or skipped as all-clear)."
+    )
+    layout = models.CharField(
+        max_length=12,
+        choices=Layout.choices,
+        default=Layout.CONSOLIDATED,
+        help_text="A partner's report on its customers: one file for all, or one per customer.",
+    )
+    trial_report_sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="A partner's last daily trial accounts report."
     )
 
     objects: ClassVar[TenantQuerySet] = TenantQuerySet.as_manager()  # type: ignore[assignment]
@@ -77,6 +90,9 @@ class Recipient(models.Model):
     exceptions = models.BooleanField("exceptions", default=True)
     auto_discovery = models.BooleanField("auto-discovery", default=False)
     smart_alerts = models.BooleanField("smart alerts", default=False)
+    trial_report = models.BooleanField(
+        "trial accounts report", default=False, help_text="A partner's daily list of its trial accounts."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects: ClassVar[TenantQuerySet] = TenantQuerySet.as_manager()  # type: ignore[assignment]

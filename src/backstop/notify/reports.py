@@ -149,6 +149,10 @@ class Report:
             yield from task.entities
 
     @property
+    def entity_count(self) -> int:
+        return sum(len(task.entities) for task in self.tasks)
+
+    @property
     def failures(self) -> list[EntityLine]:
         return [line for line in self.lines if line.result in TROUBLE]
 

@@ -30,3 +30,15 @@ def send_exception_digests() -> None:
     sent = send_digests()
     if sent:
         log.info("sent %d exception digest(s)", sent)
+
+
+@huey.periodic_task(crontab(minute="*/5"), priority=Priority.REPORT)
+def send_partner_reports() -> None:
+    """Every 5 minutes: partners' reports on their customers whose period ended, and each
+    partner's daily trial accounts report (decided from the database, like the accounts')."""
+    from backstop.notify import partner_reports
+
+    sent = partner_reports.send_due()
+    trials = partner_reports.send_due_trial_reports()
+    if sent or trials:
+        log.info("sent the report of %d partner(s) and the trial report of %d", sent, trials)

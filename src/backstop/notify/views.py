@@ -1,21 +1,29 @@
-"""Settings > Notifications (A-NOTIFY): the report settings, the recipients, and the summary
-report's signed CSV download. Every change is audited as "Notification settings changed"."""
+"""Settings > Notifications of an account (A-NOTIFY) and of a partner (P-NOTIFY): the report
+settings, the recipients, and the reports' signed CSV downloads. Every change is audited as
+"Notification settings changed" in the tenant's Security Audit."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.core import signing
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from backstop.audit import events
-from backstop.notify import reports
-from backstop.notify.forms import RecipientForm, ReportSettingsForm
+from backstop.notify import partner_reports, reports
+from backstop.notify.forms import (
+    PartnerRecipientForm,
+    PartnerReportSettingsForm,
+    RecipientForm,
+    ReportSettingsForm,
+)
 from backstop.notify.models import Recipient, ReportSettings
-from backstop.notify.recipients import DEFAULTS_TO_ACCOUNT, KINDS, LABELS
+from backstop.notify.recipients import DEFAULTS_TO_ACCOUNT, KINDS, LABELS, PARTNER_KINDS
 from backstop.tenancy import permissions as perms
-from backstop.tenancy.scoping import AccountAccess, TenantQuerySet
-from backstop.tenancy.views.decorators import account_view
+from backstop.tenancy.models import Membership, Partner
+from backstop.tenancy.scoping import AccountAccess, TenantQuerySet, reach_of
+from backstop.tenancy.views.decorators import account_view, partner_view
 from backstop.web import csvexport
 
 TAB = "notifications"
@@ -123,3 +131,111 @@ def report_download(request: HttpRequest, access: AccountAccess, token: str) -> 
         access.account, period, None if len(services) == len(perms.SERVICE_CODES) else services
     )
     return csvexport.response(report.csv_filename(), report.csv_rows())
+
+
+# -- the partner's Settings > Notifications (P-NOTIFY) -------------------------------------------
+
+
+def _partner_recipients(partner: Partner) -> QuerySet[Recipient]:
+    # Within the partner the decorator resolved: another partner's recipient id is a 404.
+    return Recipient.objects.filter(partner=partner)
+
+
+def _partner_context(partner: Partner, membership: Membership, **extra: object) -> dict[str, object]:
+    return {"partner": partner, "membership": membership, "tab": TAB, **extra}
+
+
+@partner_view(perms.PARTNER_NOTIFICATIONS)
+def partner_notifications(request: HttpRequest, partner: Partner, membership: Membership) -> HttpResponse:
+    current = partner_reports.settings_of(partner)
+    form = PartnerReportSettingsForm(request.POST or None, instance=current)
+    if request.method == "POST" and form.is_valid():
+        if form.has_changed():
+            changes = form.describe_changes()
+            form.save()
+            events.notifications_changed(request, partner, f"Report settings changed: {changes}")
+        messages.success(request, "Report settings saved.")
+        return redirect("partner_notifications", partner_id=partner.pk)
+    rows = list(_partner_recipients(partner).order_by("email"))
+    summary_ticked = any(r.summary_report for r in rows)
+    return render(
+        request,
+        "notify/partner_notifications.html",
+        _partner_context(
+            partner,
+            membership,
+            form=form,
+            recipients=[(r, [(LABELS[kind], getattr(r, kind)) for kind in PARTNER_KINDS]) for r in rows],
+            kinds=[(kind, LABELS[kind]) for kind in PARTNER_KINDS],
+            summary_ticked=summary_ticked,
+            report_settings=current,
+        ),
+    )
+
+
+@partner_view(perms.PARTNER_NOTIFICATIONS)
+def partner_recipient_new(request: HttpRequest, partner: Partner, membership: Membership) -> HttpResponse:
+    form = PartnerRecipientForm(request.POST or None, partner=partner)
+    if request.method == "POST" and form.is_valid():
+        recipient = form.save()
+        events.notifications_changed(request, partner, f"Recipient {recipient.email} added ({form.ticked()})")
+        messages.success(request, f"{recipient.email} was added to the recipients.")
+        return redirect("partner_notifications", partner_id=partner.pk)
+    context = _partner_context(partner, membership, form=form, is_new=True)
+    return render(request, "notify/partner_recipient_form.html", context)
+
+
+@partner_view(perms.PARTNER_NOTIFICATIONS)
+def partner_recipient_edit(
+    request: HttpRequest, partner: Partner, membership: Membership, recipient_id: int
+) -> HttpResponse:
+    recipient = get_object_or_404(_partner_recipients(partner), pk=recipient_id)
+    before = recipient.email
+    form = PartnerRecipientForm(request.POST or None, instance=recipient, partner=partner)
+    if request.method == "POST" and form.is_valid():
+        if form.has_changed():
+            changes = form.describe_changes()
+            form.save()
+            events.notifications_changed(request, partner, f"Recipient {before} changed: {changes}")
+        messages.success(request, f"Recipient {recipient.email} saved.")
+        return redirect("partner_notifications", partner_id=partner.pk)
+    context = _partner_context(partner, membership, form=form, recipient=recipient)
+    return render(request, "notify/partner_recipient_form.html", context)
+
+
+@partner_view(perms.PARTNER_NOTIFICATIONS)
+def partner_recipient_delete(
+    request: HttpRequest, partner: Partner, membership: Membership, recipient_id: int
+) -> HttpResponse:
+    recipient = get_object_or_404(_partner_recipients(partner), pk=recipient_id)
+    if request.method == "POST":
+        recipient.delete()
+        events.notifications_changed(request, partner, f"Recipient {recipient.email} removed")
+        messages.success(request, f"{recipient.email} no longer receives notifications.")
+        return redirect("partner_notifications", partner_id=partner.pk)
+    context = _partner_context(partner, membership, recipient=recipient)
+    return render(request, "notify/partner_recipient_delete.html", context)
+
+
+@partner_view(perms.PARTNER_VIEW_DASHBOARD)
+def partner_report_download(
+    request: HttpRequest, partner: Partner, membership: Membership, token: str
+) -> HttpResponse:
+    """The CSV of a partner's report, from the link in its e-mail: for signed-in members of the
+    partner who may view the dashboard, holding only the accounts their own role reaches (a
+    customer's file of an account out of their reach is a 404), while the link is valid."""
+    try:
+        partner_id, account_id, period = partner_reports.read_token(token)
+    except signing.SignatureExpired:
+        raise Http404("This report link has expired.") from None
+    except signing.BadSignature:
+        raise Http404("No such report.") from None
+    if partner_id != partner.pk:
+        raise Http404("No such report.")
+    reach = partner_reports.reached_accounts(partner).filter(reach_of(membership))
+    if account_id:
+        account = get_object_or_404(reach, pk=account_id)
+        report = reports.build(account, period)
+        return csvexport.response(partner_reports.customer_filename(report), report.csv_rows())
+    partner_report = partner_reports.build(partner, period, reach)
+    return csvexport.response(partner_report.csv_filename(), partner_report.csv_rows())

@@ -182,6 +182,8 @@ class Config:
     stripe_api_base: str = "https://api.stripe.com"
     bank_transfer: str = ""
     seller: str = "Backstop"
+    support_url: str = ""
+    partner_zone_url: str = ""
 
     @property
     def uses_sqlite(self) -> bool:
@@ -266,7 +268,14 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         stripe_publishable_key=_raw(env, "BACKSTOP_STRIPE_PUBLISHABLE_KEY"),
         stripe_webhook_secret=_raw(env, "BACKSTOP_STRIPE_WEBHOOK_SECRET"),
         stripe_api_base=env_str(env, "BACKSTOP_STRIPE_API_BASE", "https://api.stripe.com").rstrip("/"),
+        support_url=_link(env, "BACKSTOP_SUPPORT_URL"),
+        partner_zone_url=_link(env, "BACKSTOP_PARTNER_ZONE_URL"),
     )
+
+
+def _link(env: Mapping[str, str], name: str) -> str:
+    """An optional web page shown to users (support, partner zone): http(s), or empty for none."""
+    return _url(env, name, "", {"http", "https"}) if _raw(env, name) else ""
 
 
 def _gateway(env: Mapping[str, str]) -> str:

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "backstop.sso",
     "backstop.notify",
     "backstop.billing",
+    "backstop.hub",
 ]
 
 MIDDLEWARE = [
@@ -299,6 +300,9 @@ BACKSTOP_STRIPE_API_BASE = CONFIG.stripe_api_base
 # Printed on invoices the payer may settle by bank transfer (over about 1,000 USD).
 BACKSTOP_BANK_TRANSFER = CONFIG.bank_transfer
 BACKSTOP_SELLER = CONFIG.seller
+# The Support and Partner Zone links of the partner portal (P-HUB); empty: support by e-mail, no zone.
+BACKSTOP_SUPPORT_URL = CONFIG.support_url
+BACKSTOP_PARTNER_ZONE_URL = CONFIG.partner_zone_url
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,9 @@
+"""The Learning Hub of the partner portal, under /p/<partner_id>/hub/."""
+
+from django.urls import URLPattern, path
+
+from backstop.hub import views
+
+urlpatterns: list[URLPattern] = [
+    path("", views.hub, name="partner_hub"),
+]

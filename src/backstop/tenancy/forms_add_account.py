@@ -75,7 +75,7 @@ class AddAccountForm(forms.Form):
     name = forms.CharField(label="Account name", max_length=200)
     email = forms.EmailField(
         label="Account e-mail",
-        help_text="The customer's administrator signs in with it; no other account or user may have it.",
+        help_text="Unique: no other account or user may have it.",
     )
     password1 = forms.CharField(label="Password", strip=False, widget=forms.PasswordInput)
     password2 = forms.CharField(label="Retype password", strip=False, widget=forms.PasswordInput)

@@ -42,7 +42,7 @@ class PartnerReportSettingsForm(ReportSettingsForm):
 
     class Meta(ReportSettingsForm.Meta):
         fields = ("format", "delivery", "layout", "frequency", "only_on_failure")
-        labels = {**ReportSettingsForm.Meta.labels, "layout": "Report files"}
+        labels = {**ReportSettingsForm.Meta.labels, "delivery": "Provide as", "layout": "Report layout"}
         widgets = {**ReportSettingsForm.Meta.widgets, "layout": forms.RadioSelect}
 
 

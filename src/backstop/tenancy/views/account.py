@@ -18,7 +18,7 @@ from backstop.backups.views.common import home_context as backups_home
 from backstop.tenancy import permissions as perms
 from backstop.tenancy import services
 from backstop.tenancy.forms import AccountForm, RemoveAccountForm
-from backstop.tenancy.models import REMOVAL_GRACE
+from backstop.tenancy.models import REMOVAL_GRACE, Account, Partner
 from backstop.tenancy.scoping import AccountAccess
 from backstop.tenancy.views.decorators import account_view
 
@@ -54,6 +54,8 @@ def settings_page(request: HttpRequest, access: AccountAccess) -> HttpResponse:
     if request.method == "POST":
         if not access.can(perms.MANAGE_ACCOUNT):
             raise PermissionDenied("Only administrators change account settings.")
+        if request.POST.get("action") == "remove_partner_access":
+            return _remove_partner_access(request, access)
         old_email, old_name = account.email, account.name
         form = AccountForm(request.POST, instance=account)
         if form.is_valid():
@@ -87,8 +89,67 @@ def settings_page(request: HttpRequest, access: AccountAccess) -> HttpResponse:
             "can_manage": access.can(perms.MANAGE_ACCOUNT),
             "grace_days": REMOVAL_GRACE.days,
             "tab": "account",
+            "managing_partner": account.partner if account.partner_id else None,
+            "may_remove_partner": _may_remove_partner(access),
         },
     )
+
+
+def _is_customer_admin(access: AccountAccess) -> bool:
+    """An administrator of the account itself (not a partner user working in it)."""
+    return any(m.account_id == access.account.pk and m.is_admin for m in access.memberships)
+
+
+def _may_remove_partner(access: AccountAccess) -> bool:
+    account = access.account
+    return (
+        account.partner_id is not None
+        and account.partner_access
+        and account.customer_may_remove_partner
+        and _is_customer_admin(access)
+    )
+
+
+def audit_partner_access(
+    request: HttpRequest, account: Account, partner: Partner, *, removed: bool, by: str
+) -> None:
+    """A partner's access to an account taken away (or given back): a Security Audit event in the
+    account's audit and one in the partner's own (the partner no longer reaches the account's)."""
+    if removed:
+        account_text = (
+            f"Partner access removed {by}: {partner.name} ({partner.code}) can no longer open this account"
+        )
+        partner_text = f"Access to customer account {account.name} ({account.email}) removed {by}"
+    else:
+        account_text = (
+            f"Partner access restored {by}: {partner.name} ({partner.code}) can open this account again"
+        )
+        partner_text = f"Access to customer account {account.name} ({account.email}) restored {by}"
+    events.permissions_changed(request, account, account_text)
+    events.permissions_changed(request, partner, partner_text)
+
+
+def _remove_partner_access(request: HttpRequest, access: AccountAccess) -> HttpResponse:
+    """The customer's administrator takes the partner's access away, when the account allows it."""
+    account = access.account
+    if not _may_remove_partner(access):
+        raise PermissionDenied(
+            "Only the customer's administrators may remove the partner's access, when allowed."
+        )
+    partner = account.partner
+    assert partner is not None  # _may_remove_partner checked it
+    if request.POST.get("confirm") != "yes" or not request.POST.get("approve_partner_removal"):
+        messages.error(request, f"Tick the box to confirm that {partner.name} loses its access.")
+        return redirect("account_settings", account_id=account.pk)
+    account.partner_access = False
+    account.save(update_fields=["partner_access"])
+    audit_partner_access(request, account, partner, removed=True, by="by the customer's administrator")
+    messages.success(
+        request,
+        f"{partner.name} can no longer open this account. Only your own users have access now; "
+        "ask support to give the access back.",
+    )
+    return redirect("account_settings", account_id=account.pk)
 
 
 def _send_email_change_link(request: HttpRequest, access: AccountAccess, new_email: str) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from django.conf import LazySettings
 from django.test import Client
 from django.urls import reverse
 
+from backstop import config
 from backstop.hub.models import Resource
 from backstop.tenancy.models import Membership
 from tests.conftest import Personas
@@ -122,3 +124,20 @@ def test_an_operator_adds_an_entry_in_the_admin_and_partners_see_it(personas: Pe
     assert "Quarterly partner webinar" in html
     # Partner users are not operators: the admin is closed to them.
     assert personas.client(personas.pat).get(add).status_code == 302
+
+
+def test_the_support_and_partner_zone_settings_are_read_from_the_environment(tmp_path: Path) -> None:
+    base = {"BACKSTOP_DATA_DIR": str(tmp_path)}
+    unset = config.load(base)
+    assert (unset.support_url, unset.partner_zone_url) == ("", "")
+    both = config.load(
+        {
+            **base,
+            "BACKSTOP_SUPPORT_URL": "https://help.backstop.example/",
+            "BACKSTOP_PARTNER_ZONE_URL": "https://partners.backstop.example/zone",
+        }
+    )
+    assert both.support_url == "https://help.backstop.example/"
+    assert both.partner_zone_url == "https://partners.backstop.example/zone"
+    with pytest.raises(config.ConfigError, match="BACKSTOP_PARTNER_ZONE_URL"):
+        config.load({**base, "BACKSTOP_PARTNER_ZONE_URL": "javascript:alert(1)"})

@@ -19,7 +19,6 @@ from backstop.audit.models import AuditEvent
 from backstop.backups.models import BackupTask, Entity
 from backstop.billing.models import Invoice, InvoiceLine, Subscription
 from backstop.tenancy.models import Account, Partner
-from tests.factories import AccountFactory
 from tests.hierarchy import Hierarchy, hierarchy_fixture  # noqa: F401 - the fixture
 
 State = Subscription.State
@@ -52,7 +51,7 @@ def entity(
         status=status,
         last_result=result,
         size=size,
-        **kw,  # type: ignore[arg-type]
+        **kw,
     )
 
 
@@ -117,11 +116,15 @@ def board(hierarchy: Hierarchy) -> Board:
     one, two = h.accounts["Alpha One"], h.accounts["Alpha Two"]
     Account.objects.filter(pk=one.pk).update(trial_ends_on=on + timedelta(days=10))
     Account.objects.filter(pk=two.pk).update(trial_ends_on=on + timedelta(days=3))
-    expired = AccountFactory(
+    expired = Account.objects.create(
         name="Expired Co", email="it@expired.test", partner=h.alpha, trial_ends_on=on - timedelta(days=2)
     )
-    monthly = AccountFactory(name="Monthly Co", email="it@monthly.test", partner=h.alpha, trial_ends_on=None)
-    annual = AccountFactory(name="Annual Co", email="it@annual.test", partner=h.alpha, trial_ends_on=None)
+    monthly = Account.objects.create(
+        name="Monthly Co", email="it@monthly.test", partner=h.alpha, trial_ends_on=None
+    )
+    annual = Account.objects.create(
+        name="Annual Co", email="it@annual.test", partner=h.alpha, trial_ends_on=None
+    )
     sub(one), sub(two), sub(expired, State.EXPIRED)
     sub(monthly, State.SUBSCRIBED, "monthly"), sub(annual, State.SUBSCRIBED, "annual")
     entity(one, "ann", "succeeded", 2_000_000_000)
@@ -227,7 +230,7 @@ def test_queries_do_not_grow_with_the_accounts(board: Board) -> None:
     with CaptureQueriesContext(connection) as few:
         assert alan.get(board.url).status_code == 200
     for i in range(30):
-        account = AccountFactory(name=f"More {i:02}", partner=board.h.alpha)
+        account = Account.objects.create(name=f"More {i:02}", partner=board.h.alpha)
         sub(account, State.SUBSCRIBED, "monthly")
         entity(account, f"m{i}", "succeeded", 5)
         bill(board.h.alpha, account, 100)

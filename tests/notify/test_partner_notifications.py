@@ -347,3 +347,18 @@ def test_notifications_page_and_recipients_stay_within_the_partner(personas: Per
     # A customer's administrator is not a partner member.
     assert personas.client(personas.alice).get(page_url(personas.partner)).status_code == 404
     assert Client().get(page_url(personas.partner)).status_code == 302  # to sign-in
+
+
+def test_the_failure_details_name_the_customer_and_the_error(personas: Personas, outbox: Path) -> None:
+    world = World(personas)
+    world.settings.format = ReportSettings.Format.FAILURES
+    world.settings.save()
+
+    partner_reports.send_due(world.now)
+
+    (message,) = messages_to(outbox, OPS)
+    body = body_of(message)
+    assert "Globex / Globex Box / Gus" in body and "Source refused the token" in body
+    assert "Anna" not in body  # a clean entity is not a failure detail
+    html_part = message.get_body(preferencelist=("html",))
+    assert html_part is not None and "Source refused the token" in str(html_part.get_content())  # type: ignore[attr-defined]

@@ -71,8 +71,10 @@ def recipients(account_id: int, *rows: tuple[str, str, dict[str, bool]]) -> None
 
 
 def tomorrow() -> timezone.datetime:
-    """A moment in the next day: the report of today (when the backups ran) is due then."""
-    return timezone.now() + timedelta(days=1)
+    """1 a.m. (UTC) of the next day: the report of today (when the backups ran) is due then, and
+    the hours the tests add after it stay in that day whatever time the tests run at."""
+    start = reports.period_start(timezone.now(), ReportSettings.Frequency.DAILY)
+    return start + timedelta(days=1, hours=1)
 
 
 def test_summary_report_goes_to_summary_recipients_with_a_csv_row_per_entity(

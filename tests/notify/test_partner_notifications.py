@@ -27,6 +27,7 @@ from backstop.tenancy.models import Account, Membership, Partner
 from tests.conftest import Personas
 from tests.factories import AccountFactory, MembershipFactory, PartnerFactory, UserFactory
 from tests.helpers import body_of, messages_to, newest_link
+from tests.hierarchy import Hierarchy, hierarchy_fixture  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -362,3 +363,25 @@ def test_the_failure_details_name_the_customer_and_the_error(personas: Personas,
     assert "Anna" not in body  # a clean entity is not a failure detail
     html_part = message.get_body(preferencelist=("html",))
     assert html_part is not None and "Source refused the token" in str(html_part.get_content())  # type: ignore[attr-defined]
+
+
+def test_a_distributors_report_covers_its_resellers_customers_and_a_reseller_only_its_own(
+    hierarchy: Hierarchy, outbox: Path
+) -> None:
+    now = timezone.now()
+    period = reports.Period.ended_before(now, ReportSettings.Frequency.DAILY)
+    Partner.objects.update(created_at=now - timedelta(days=5))
+    for name, account in hierarchy.accounts.items():
+        backed_up(account, [name.replace(" ", "")], Job.Status.SUCCEEDED, period.start + timedelta(hours=1))
+
+    partner_reports.send_due(now)
+
+    def accounts_in(address: str) -> set[str]:
+        (message,) = messages_to(outbox, address)
+        (rows,) = attachments(message).values()
+        return {r["Account"] for r in rows}
+
+    assert accounts_in("billing@globalnet.test") == hierarchy.names_under(hierarchy.globalnet)
+    assert accounts_in("billing@alpha.test") == {"Alpha One", "Alpha Two"}
+    assert accounts_in("billing@beta.test") == {"Beta One", "Beta Two"}
+    assert accounts_in("billing@solo.test") == {"Solo One", "Solo Two"}

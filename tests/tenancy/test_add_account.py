@@ -284,3 +284,17 @@ def test_a_sibling_partner_cannot_add_accounts_to_another(personas: Personas) ->
     response = client.post(add_url(west), form_data())
     assert response.status_code == 302
     assert Account.objects.get(name="Initech").partner == west
+
+
+def test_attempts_are_limited_per_partner(
+    personas: Personas, olivia: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backstop.tenancy.views import add_account as view
+
+    monkeypatch.setattr(view, "ADD_ACCOUNT_LIMIT", (2, 3600))
+    client = personas.client(olivia)
+    for _ in range(2):
+        assert client.post(add_url(personas.partner), form_data(email="alice@acme.test")).status_code == 200
+    limited = client.post(add_url(personas.partner), form_data())
+    assert limited.status_code == 429 and b"Too many accounts added" in limited.content
+    assert not Account.objects.filter(name="Initech").exists()

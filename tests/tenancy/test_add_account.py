@@ -100,6 +100,12 @@ def test_a_data_center_trial_account_is_created_with_its_administrator_and_audit
         AuditEvent.objects.filter(account__in=Account.objects.filter(partner=personas.partner)).count() == 1
     )
 
+    # Both Security Audit pages show it.
+    partner_audit = client.get(reverse("partner_audit", args=[personas.partner.pk])).content.decode()
+    account_audit = client.get(reverse("account_audit", args=[account.pk])).content.decode()
+    for page in (partner_audit, account_audit):
+        assert "Account created" in page and "Account created: Initech (it@initech.test)" in page
+
     done = client.get(response["Location"])
     assert done.status_code == 200
     html = done.content.decode()

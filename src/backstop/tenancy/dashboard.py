@@ -23,11 +23,11 @@ from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from django.db import connection
-from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Sum, Value, When
+from django.core.cache import cache
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
-from backstop.backups.models import Entity, Job
+from backstop.backups.models import BackupTask, Entity, Job
 from backstop.billing import status as billing_status
 from backstop.billing.models import EXPIRING_DAYS, Invoice, InvoiceLine, Subscription
 from backstop.tenancy.models import Account, Membership, Partner
@@ -84,6 +84,7 @@ BILLING_STYLES = {
     billing_status.DUE: "warning",
     billing_status.OVERDUE: "danger",
 }
+CACHE_SECONDS = 60
 SORTS = ("name", "-name", "size", "-size", "status", "-status")
 RESULTS = (Job.Status.SUCCEEDED, Job.Status.PARTIAL, Job.Status.FAILED)
 
@@ -131,13 +132,14 @@ def account_state(account: Account, on: date) -> str:
         sub: Subscription | None = account.subscription
     except Subscription.DoesNotExist:
         sub = None
-    if sub is not None and (
-        sub.state == State.SUBSCRIBED or (sub.state in (State.TRIAL, State.EXPIRED) and sub.plan)
-    ):
-        return ANNUAL if sub.plan == "annual" else MONTHLY
-    if sub is not None and sub.state in (State.EXPIRED, State.PURGED):
+    return _state_of(account.trial_ends_on, sub.state if sub else None, sub.plan if sub else None, on)
+
+
+def _state_of(ends: date | None, state: str | None, plan: str | None, on: date) -> str:
+    if state == State.SUBSCRIBED or (state in (State.TRIAL, State.EXPIRED) and plan):
+        return ANNUAL if plan == "annual" else MONTHLY
+    if state in (State.EXPIRED, State.PURGED):
         return EXPIRED
-    ends = account.trial_ends_on
     if ends is None:
         return NO_PLAN
     if ends <= on:
@@ -148,93 +150,108 @@ def account_state(account: Account, on: date) -> str:
 # -- backup status --------------------------------------------------------------------------------
 
 
-def _live_entities() -> QuerySet[Entity]:
-    return Entity.objects.filter(deleted_at__isnull=True, task__deleted_at__isnull=True).exclude(
-        status=Entity.Status.ARCHIVED
-    )
-
-
 def _results(accounts: QuerySet[Account]) -> QuerySet[Any]:
     """Per account: how many entities' last backup succeeded, partially succeeded, failed, and the
-    account's backup status (`state`): one grouped pass over the accounts' entities."""
-    ok = Count("pk", filter=Q(last_result=Job.Status.SUCCEEDED))
-    part = Count("pk", filter=Q(last_result=Job.Status.PARTIAL))
-    bad = Count("pk", filter=Q(last_result=Job.Status.FAILED))
+    stored size of its live backups: one grouped pass over the accounts' entities."""
+    live = ~Q(status=Entity.Status.ARCHIVED)
+    deleted_tasks = BackupTask.objects.filter(deleted_at__isnull=False).values("pk")
     return (
-        _live_entities()
-        .filter(account__in=accounts.values("pk"), last_result__in=RESULTS)
-        .order_by()
-        .values("account_id")
-        .annotate(ok=ok, part=part, bad=bad)
-        .annotate(
-            state=Case(
-                When(part=0, bad=0, then=Value(SUCCESSFUL)),
-                When(ok=0, part=0, then=Value(FAILED)),
-                default=Value(PARTIAL),
-            )
-        )
-    )
-
-
-def backup_condition(accounts: QuerySet[Account], code: str) -> Q:
-    """The accounts (among `accounts`) whose backup status is `code`."""
-    if code == NO_BACKUP:
-        return ~Q(pk__in=_results(accounts).values("account_id"))
-    return Q(pk__in=_results(accounts).filter(state=code).values("account_id"))
-
-
-def backup_counts(accounts: QuerySet[Account], total: int) -> dict[str, int]:
-    """The number of accounts in each backup status: one query, grouping the grouped rows."""
-    sql, params = _results(accounts).values("account_id", "state").query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT state, COUNT(*) FROM ({sql}) results GROUP BY state", params)
-        counts = {state: n for state, n in cursor.fetchall()}
-    found = {code: int(counts.get(code, 0)) for code in (SUCCESSFUL, PARTIAL, FAILED)}
-    return {NO_BACKUP: total - sum(found.values()), **found}
-
-
-def backup_of(account_ids: list[int]) -> dict[int, tuple[str, int]]:
-    """(backup status, total stored size) of a page's accounts: one grouped query."""
-    rows = (
-        Entity.objects.filter(
-            account_id__in=account_ids, deleted_at__isnull=True, task__deleted_at__isnull=True
-        )
+        Entity.objects.filter(account__in=accounts.values("pk"), deleted_at__isnull=True)
+        .exclude(task__in=deleted_tasks)
         .order_by()
         .values("account_id")
         .annotate(
             size=Coalesce(Sum("size"), 0),
-            ok=Count("pk", filter=Q(last_result=Job.Status.SUCCEEDED) & ~Q(status=Entity.Status.ARCHIVED)),
-            part=Count("pk", filter=Q(last_result=Job.Status.PARTIAL) & ~Q(status=Entity.Status.ARCHIVED)),
-            bad=Count("pk", filter=Q(last_result=Job.Status.FAILED) & ~Q(status=Entity.Status.ARCHIVED)),
+            ok=Count("pk", filter=live & Q(last_result=Job.Status.SUCCEEDED)),
+            part=Count("pk", filter=live & Q(last_result=Job.Status.PARTIAL)),
+            bad=Count("pk", filter=live & Q(last_result=Job.Status.FAILED)),
         )
     )
-    found: dict[int, tuple[str, int]] = {pk: (NO_BACKUP, 0) for pk in account_ids}
-    for row in rows:
-        ok, part, bad = row["ok"], row["part"], row["bad"]
-        if not (ok or part or bad):
-            state = NO_BACKUP
-        elif not part and not bad:
-            state = SUCCESSFUL
-        elif not ok and not part:
-            state = FAILED
-        else:
-            state = PARTIAL
-        found[row["account_id"]] = (state, int(row["size"] or 0))
-    return found
 
 
-def size_subquery() -> Any:
-    """The stored size of the account's live backups, for sorting by size."""
-    sizes = (
-        Entity.objects.filter(account=OuterRef("pk"), deleted_at__isnull=True, task__deleted_at__isnull=True)
-        .order_by()
-        .values("account")
-        .annotate(total=Sum("size"))
-        .values("total")
-    )
-    from django.db.models import Subquery
+def _state(ok: int, part: int, bad: int) -> str:
+    if not (ok or part or bad):
+        return NO_BACKUP
+    if not part and not bad:
+        return SUCCESSFUL
+    if not ok and not part:
+        return FAILED
+    return PARTIAL
 
-    return Coalesce(Subquery(sizes, output_field=IntegerField()), 0)
+
+@dataclass(frozen=True)
+class Backups:
+    """Every account of a partner's subtree by backup status, with its stored size. Read in one
+    pass over the entities and kept in the cache for `CACHE_SECONDS` (a backup that ends shows
+    within that), so filtering by backup status or sorting by size costs no entity scan."""
+
+    ids: dict[str, frozenset[int]]  # ok, partial, failed (no backup: the rest)
+    sizes: dict[int, int]
+
+    def state_of(self, pk: int) -> str:
+        for code, ids in self.ids.items():
+            if pk in ids:
+                return code
+        return NO_BACKUP
+
+
+def backups(partner: Partner) -> Backups:
+    key = f"dash-backups:{partner.pk}:{generation(partner)}"
+    found = cache.get(key)
+    if isinstance(found, Backups):
+        return found
+    accounts = Account.objects.filter(subtree_filter(partner, "partner__"), partner_access=True)
+    ids: dict[str, set[int]] = {SUCCESSFUL: set(), PARTIAL: set(), FAILED: set()}
+    sizes: dict[int, int] = {}
+    for row in _results(accounts):
+        state = _state(row["ok"], row["part"], row["bad"])
+        if state != NO_BACKUP:
+            ids[state].add(row["account_id"])
+        sizes[row["account_id"]] = int(row["size"] or 0)
+    result = Backups({code: frozenset(pks) for code, pks in ids.items()}, sizes)
+    cache.set(key, result, CACHE_SECONDS)
+    return result
+
+
+def backup_condition(partner: Partner, code: str) -> Q:
+    """The accounts whose backup status is `code`."""
+    summary = backups(partner)
+    if code == NO_BACKUP:
+        every = set().union(*summary.ids.values())
+        return ~Q(pk__in=sorted(every)) if every else Q()
+    return Q(pk__in=sorted(summary.ids[code]))
+
+
+def backup_counts(partner: Partner, reached_ids: set[int]) -> dict[str, int]:
+    summary = backups(partner)
+    found = {code: len(ids & reached_ids) for code, ids in summary.ids.items()}
+    return {NO_BACKUP: len(reached_ids) - sum(found.values()), **found}
+
+
+# -- the cache ------------------------------------------------------------------------------------
+
+
+def generation(partner: Partner) -> int:
+    """Bumped by every change the dashboard makes under `partner` (its cached figures are then
+    read again); otherwise they live for CACHE_SECONDS."""
+    value = cache.get(f"dash-gen:{partner.pk}")
+    return int(value) if value else 0
+
+
+def changed(partner_ids: list[int]) -> None:
+    """The accounts of these partners changed: their dashboards and their ancestors' read again."""
+    for pk in partner_ids:
+        key = f"dash-gen:{pk}"
+        try:
+            cache.incr(key)
+        except ValueError:
+            cache.set(key, 1, None)
+
+
+def changed_account(account: Account) -> None:
+    partner = account.partner
+    if partner is not None:
+        changed([*partner.ancestor_ids(), partner.pk])
 
 
 # -- billing status -------------------------------------------------------------------------------
@@ -328,27 +345,31 @@ class Filters:
             else:
                 accounts = accounts.filter(conditions[self.account])
         if self.backup:
-            accounts = accounts.filter(backup_condition(accounts, self.backup))
+            accounts = accounts.filter(backup_condition(partner, self.backup))
         if self.billing:
             accounts = accounts.filter(billing_conditions(partner, on)[self.billing])
         return accounts
 
-    def ordered(self, accounts: QuerySet[Account], on: date) -> QuerySet[Account]:
+    def ordered_ids(self, accounts: QuerySet[Account], partner: Partner, on: date) -> list[int]:
+        """The filtered accounts' ids in the chosen order: one query."""
         key = self.sort.lstrip("-")
         descending = self.sort.startswith("-")
         if key == "size":
-            accounts = accounts.annotate(stored=size_subquery())
-            stored = F("stored").desc() if descending else F("stored").asc()
-            return accounts.order_by(stored, "name", "pk")
+            sizes = backups(partner).sizes
+            found = list(accounts.order_by("name", "pk").values_list("pk", flat=True))
+            return sorted(found, key=lambda pk: sizes.get(pk, 0), reverse=descending)
         if key == "status":
-            rank = Case(
-                *[When(cond, then=Value(i)) for i, cond in enumerate(account_conditions(on).values())],
-                default=Value(99),
-                output_field=IntegerField(),
+            rank = {
+                code: i for i, code in enumerate((IN_PROGRESS, EXPIRING, EXPIRED, MONTHLY, ANNUAL, NO_PLAN))
+            }
+            rows = accounts.order_by("name", "pk").values_list(
+                "pk", "trial_ends_on", "subscription__state", "subscription__plan"
             )
-            accounts = accounts.annotate(rank=rank)
-            return accounts.order_by(F("rank").desc() if descending else F("rank").asc(), "name", "pk")
-        return accounts.order_by("-name" if descending else "name", "-pk" if descending else "pk")
+            ranked = [(rank[_state_of(ends, state, plan, on)], pk) for pk, ends, state, plan in rows]
+            ranked.sort(key=lambda pair: pair[0], reverse=descending)
+            return [pk for _, pk in ranked]
+        order = ("-name", "-pk") if descending else ("name", "pk")
+        return list(accounts.order_by(*order).values_list("pk", flat=True))
 
 
 def _any(conditions: Any) -> Q:
@@ -382,7 +403,19 @@ class Tiles:
 
 
 def tiles(partner: Partner, membership: Membership, on: date, currency: str) -> Tiles:
-    """The three tiles over every account the role reaches: four queries in all."""
+    """The three tiles over every account the role reaches, kept CACHE_SECONDS (or until the
+    dashboard changes an account of the partner)."""
+    key = f"dash-tiles:{partner.pk}:{generation(partner)}:{membership.pk}:{on.isoformat()}:{currency}"
+    found = cache.get(key)
+    if isinstance(found, Tiles):
+        return found
+    result = count_tiles(partner, membership, on, currency)
+    cache.set(key, result, CACHE_SECONDS)
+    return result
+
+
+def count_tiles(partner: Partner, membership: Membership, on: date, currency: str) -> Tiles:
+    """The tiles, counted: five grouped aggregate queries, whatever the number of accounts."""
     accounts = reached(membership)
     conditions = account_conditions(on)
     sums = accounts.order_by().aggregate(
@@ -396,7 +429,7 @@ def tiles(partner: Partner, membership: Membership, on: date, currency: str) -> 
         result.trial.append(
             Count_(code, label, STYLES[code], sums[code], urlencode({"account": code}), "account")
         )
-    counts = backup_counts(accounts, total)
+    counts = backup_counts(partner, set(accounts.values_list("pk", flat=True)))
     for code in (NO_BACKUP, SUCCESSFUL, PARTIAL, FAILED):
         result.backup.append(
             Count_(code, BACKUP_LABELS[code], BACKUP_STYLES[code], counts[code], f"backup={code}", "backup")
@@ -481,10 +514,10 @@ class Row:
         return BILLING_STYLES[self.billing.status]
 
 
-def rows(account_ids: list[int], on: date) -> list[Row]:
-    """The page's rows in the order of `account_ids`: four queries whatever the page."""
+def rows(partner: Partner, account_ids: list[int], on: date) -> list[Row]:
+    """The page's rows in the order of `account_ids`: three queries whatever the page."""
     found = Account.objects.filter(pk__in=account_ids).select_related("subscription").in_bulk()
-    backups = backup_of(account_ids)
+    summary = backups(partner)
     billing = billing_status.account_statuses(account_ids, on)
     result = []
     for pk in account_ids:
@@ -492,7 +525,7 @@ def rows(account_ids: list[int], on: date) -> list[Row]:
         if account is None:
             continue
         state = account_state(account, on)
-        backup, size = backups[pk]
+        backup, size = summary.state_of(pk), summary.sizes.get(pk, 0)
         result.append(
             Row(
                 account=account,

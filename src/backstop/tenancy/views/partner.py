@@ -57,7 +57,7 @@ def dashboard(request: HttpRequest, partner: Partner, membership: Membership) ->
     filters = board.Filters.parse(request.GET)
     accounts = filters.apply(board.reached(membership), partner, today)
     # The filtered ids in order (one query, whatever the filter), then the page's rows.
-    ids = list(filters.ordered(accounts, today).values_list("pk", flat=True))
+    ids = filters.ordered_ids(accounts, partner, today)
     page = Paginator(ids, PAGE_SIZE).get_page(request.GET.get("page"))
     url = reverse("partner_dashboard", args=[partner.pk])
     context: dict[str, Any] = {
@@ -65,7 +65,7 @@ def dashboard(request: HttpRequest, partner: Partner, membership: Membership) ->
         "membership": membership,
         "filters": filters,
         "page": page,
-        "rows": board.rows(list(page), today),
+        "rows": board.rows(partner, list(page), today),
         "pager_query": filters.query(),
         "results_url": url,
         "query": filters.q,
@@ -140,7 +140,12 @@ def subscribe(request: HttpRequest, partner: Partner, membership: Membership) ->
     if not ids:
         messages.error(request, "Select the trial accounts to subscribe first.")
         return redirect(_back(request, partner))
-    selected = board.reached(membership).filter(pk__in=ids).select_related("subscription").order_by("name")
+    selected = (
+        board.reached(membership)
+        .filter(pk__in=ids)
+        .select_related("subscription", "partner")
+        .order_by("name")
+    )
     eligible = set(selected.filter(board.subscribable()).values_list("pk", flat=True))
     changed: list[Account] = []
     skipped = 0
@@ -154,6 +159,9 @@ def subscribe(request: HttpRequest, partner: Partner, membership: Membership) ->
         text = f"Subscribed to the {label.lower()} plan from the partner portal of {partner.name}"
         events.billing_changed(request, account, text, partner=partner)
     if changed:
+        board.changed(
+            sorted({pk for a in changed if a.partner for pk in [*a.partner.ancestor_ids(), a.partner.pk]})
+        )
         names = ", ".join(a.name for a in changed[:10]) + (" and more" if len(changed) > 10 else "")
         events.billing_changed(
             request,
@@ -181,6 +189,7 @@ def delete_account(
             messages.error(request, "Type the account name to confirm the deletion.")
             return redirect("partner_account_delete", partner.pk, account.pk)
         request_removal(account, by=request.user)  # type: ignore[arg-type]
+        board.changed_account(account)
         text = (
             f"Account removal requested from the partner portal of {partner.name}: its data is deleted "
             f"after {REMOVAL_GRACE.days} days unless cancelled"
@@ -220,6 +229,7 @@ def cancel_delete(
 ) -> HttpResponse:
     account = _account_in_reach(membership, account_id)
     if cancel_removal(account):
+        board.changed_account(account)
         events.settings_changed(
             request,
             account,

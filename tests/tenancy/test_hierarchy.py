@@ -168,3 +168,36 @@ def test_partner_inserted_in_bulk_reaches_only_itself(db: None) -> None:
     user = UserFactory()
     MembershipFactory(user=user, partner=bulk)
     assert names(user) == {"Bulk Account"}
+
+
+def test_the_migration_fills_the_lineage_of_existing_partners(hierarchy: Hierarchy) -> None:
+    from importlib import import_module
+
+    from django.apps import apps
+
+    h = hierarchy
+    migration = import_module("backstop.tenancy.migrations.0003_partner_lineage_filled")
+    Partner.objects.update(lineage="")  # rows from before the lineage existed
+    assert names(h.gina) == {"Globalnet Labs"}  # without a lineage a partner reaches only itself
+    migration.fill_lineage(apps, None)
+    h.alpha.refresh_from_db()
+    assert h.alpha.lineage == f"/{h.globalnet.pk}/{h.alpha.pk}/"
+    h.gina._membership_cache = None  # type: ignore[attr-defined]  # a new request
+    assert names(h.gina) == GLOBALNET
+
+
+def test_the_nearest_role_that_allows_the_page_is_used(hierarchy: Hierarchy) -> None:
+    """Gina also has a limited role in Alpha IT: Alpha's portal uses it where it allows the page,
+    and her Globalnet role where it does not; Beta IT's portal always uses the Globalnet role."""
+    h = hierarchy
+    MembershipFactory(
+        user=h.gina,
+        partner=h.alpha,
+        role="custom",
+        operations=[perms.PARTNER_VIEW_DASHBOARD],
+        all_accounts=False,
+    ).accounts.add(h.account("Alpha Two"))
+    assert dashboard_names(h, h.gina, h.alpha) == {"Alpha Two"}  # the Alpha IT role, limited
+    gina = h.client(h.gina)
+    assert gina.get(reverse("partner_audit", args=[h.alpha.pk])).status_code == 200  # through Globalnet
+    assert dashboard_names(h, h.gina, h.beta) == BETA

@@ -479,15 +479,57 @@ def _late_accounts(partner: Partner, on: date) -> QuerySet[Any]:
 # -- the page's rows ------------------------------------------------------------------------------
 
 
+SLOT = 987654321  # an id no account has: URLs are reversed once per page and filled in per row
+
+
+@dataclass(frozen=True)
+class Links:
+    """The row links' URLs, reversed once for the page (reverse costs more than the rest of a row)."""
+
+    open: str
+    billing: str
+    delete: str
+    cancel_delete: str
+
+    @classmethod
+    def of(cls, partner: Partner) -> Links:
+        from django.urls import reverse
+
+        return cls(
+            open=reverse("account_home", args=[SLOT]),
+            billing=reverse("billing_partner_account", args=[SLOT, SLOT + 1]),
+            delete=reverse("partner_account_delete", args=[partner.pk, SLOT]),
+            cancel_delete=reverse("partner_account_cancel_delete", args=[partner.pk, SLOT]),
+        )
+
+
 @dataclass(frozen=True)
 class Row:
     account: Account
+    links: Links
     state: str
     state_note: str
     backup: str
     size: int
     billing: billing_status.AccountBilling
     subscribable: bool
+
+    @property
+    def open_url(self) -> str:
+        return self.links.open.replace(str(SLOT), str(self.account.pk))
+
+    @property
+    def billing_url(self) -> str:
+        partner = str(self.account.partner_id)
+        return self.links.billing.replace(str(SLOT + 1), str(self.account.pk)).replace(str(SLOT), partner)
+
+    @property
+    def delete_url(self) -> str:
+        return self.links.delete.replace(str(SLOT), str(self.account.pk))
+
+    @property
+    def cancel_delete_url(self) -> str:
+        return self.links.cancel_delete.replace(str(SLOT), str(self.account.pk))
 
     @property
     def state_label(self) -> str:
@@ -518,6 +560,7 @@ def rows(partner: Partner, account_ids: list[int], on: date) -> list[Row]:
     """The page's rows in the order of `account_ids`: three queries whatever the page."""
     found = Account.objects.filter(pk__in=account_ids).select_related("subscription").in_bulk()
     summary = backups(partner)
+    links = Links.of(partner)
     billing = billing_status.account_statuses(account_ids, on)
     result = []
     for pk in account_ids:
@@ -529,6 +572,7 @@ def rows(partner: Partner, account_ids: list[int], on: date) -> list[Row]:
         result.append(
             Row(
                 account=account,
+                links=links,
                 state=state,
                 state_note=_note(account, state, on),
                 backup=backup,

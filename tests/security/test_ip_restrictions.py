@@ -9,11 +9,13 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from backstop.accounts.models import User
 from backstop.audit.models import AuditEvent
 from backstop.security.models import SecurityPolicy, TrustedAddress
 from tests.conftest import PASSWORD, Personas
 from tests.factories import AccountFactory, MembershipFactory, UserFactory
 from tests.helpers import body_of, messages_to
+from tests.hierarchy import Hierarchy, hierarchy_fixture  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -280,3 +282,28 @@ def test_a_refused_sign_in_names_who_tried(personas: Personas) -> None:
     )
     event = AuditEvent.objects.get(account=personas.a, activity="access_denied")
     assert event.performed_by == personas.alice.email and event.user == personas.alice
+
+
+def test_a_distributors_user_meets_the_rules_of_the_reseller_and_the_customer_below(
+    hierarchy: Hierarchy,
+) -> None:
+    """Gina (Globalnet) working in Alpha IT's portal or in Alpha One's account is bound by the IP
+    lists of Alpha IT and of Alpha One, as their own users are: going through the parent is no way round."""
+    alpha_one = hierarchy.account("Alpha One")
+    owner = at(OFFICE, hierarchy.client(User.objects.get(email="owner@alpha-one.test")))
+    add(owner, alpha_one.pk, addresses=OFFICE)
+    gina = at("198.51.100.50", hierarchy.client(hierarchy.gina))
+    assert gina.get(reverse("account_home", args=[alpha_one.pk])).status_code == 403
+    assert at(OFFICE, gina).get(reverse("account_home", args=[alpha_one.pk])).status_code == 200
+
+    alan = at(OFFICE, hierarchy.client(hierarchy.alan))
+    data = {"mode": "list", "addresses": OFFICE, "description": "HQ", "first": "", "last": ""}
+    assert alan.post(reverse("partner_ip_new", args=[hierarchy.alpha.pk]), data).status_code == 302
+    portal = reverse("partner_dashboard", args=[hierarchy.alpha.pk])
+    assert at("198.51.100.50", gina).get(portal).status_code == 403
+    assert at(OFFICE, gina).get(portal).status_code == 200
+    # Globalnet's own portal is not Alpha IT's: its list does not apply there.
+    assert (
+        at("198.51.100.50", gina).get(reverse("partner_dashboard", args=[hierarchy.globalnet.pk])).status_code
+        == 200
+    )

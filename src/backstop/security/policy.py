@@ -91,9 +91,17 @@ def demands(user: Any, account_id: int | None = None, partner_id: int | None = N
         # A partner user inside a customer account meets the account's and the partner's rules.
         reachable = Account.objects.restrict(user, perms.VIEW).filter(pk=account_id)
         via = reachable.values_list("partner_id", flat=True).first()
-        if via in own_partners:
+        if via is not None:  # the user's partner, or one below it (a reseller of a distributor)
             about_accounts.add(account_id)
             about_partners.add(via)
+    # A distributor's user in the portal of a partner below it meets that partner's rules too.
+    if (
+        partner_id is not None
+        and not about_partners
+        and own_partners
+        and Partner.objects.restrict(user).filter(pk=partner_id).exists()
+    ):
+        about_partners.add(partner_id)
     wanted = Q(account_id__in=own_accounts | about_accounts) | Q(partner_id__in=own_partners | about_partners)
     policies = list(SecurityPolicy.objects.filter(wanted))
     if not policies:

@@ -19,6 +19,7 @@ RESTORE_REQUESTED = "restore_requested"
 EXPORT_REQUESTED = "export_requested"
 EXPORT_DOWNLOADED = "export_downloaded"
 ACCOUNT_ACCESSED = "account_accessed"
+ACCOUNT_CREATED = "account_created"
 SETTINGS_CHANGED = "settings_changed"
 PERMISSIONS_CHANGED = "permissions_changed"
 USER_ADDED = "user_added"
@@ -37,6 +38,7 @@ LABELS = {
     EXPORT_REQUESTED: "Export requested",
     EXPORT_DOWNLOADED: "Export downloaded",
     ACCOUNT_ACCESSED: "Account accessed",
+    ACCOUNT_CREATED: "Account created",
     SETTINGS_CHANGED: "Settings changed",
     PERMISSIONS_CHANGED: "Permissions changed",
     USER_ADDED: "User added",
@@ -190,6 +192,7 @@ def _tenant_event(activity: str) -> TenantEvent:
 
 
 account_accessed = _tenant_event(ACCOUNT_ACCESSED)
+account_created = _tenant_event(ACCOUNT_CREATED)
 settings_changed = _tenant_event(SETTINGS_CHANGED)
 permissions_changed = _tenant_event(PERMISSIONS_CHANGED)
 user_added = _tenant_event(USER_ADDED)

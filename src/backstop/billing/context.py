@@ -34,8 +34,10 @@ def payer_on_page(request: HttpRequest) -> tuple[Account | Partner, str] | None:
     """The payer whose billing notices this page may show, and its kind ("account" | "partner")."""
     membership = getattr(request, "partner_membership", None)
     if membership is not None:
-        if membership.partner is not None and membership.allows(perms.PARTNER_BILLING_NOTICES):
-            return membership.partner, "partner"
+        # The portal open: a distributor's user in a reseller's portal sees the reseller's notices.
+        partner = getattr(request, "portal_partner", None) or membership.partner
+        if partner is not None and membership.allows(perms.PARTNER_BILLING_NOTICES):
+            return partner, "partner"
         return None
     # The account a view opened, or the one the navigation found from the session (it runs first).
     access: AccountAccess | None = getattr(request, "account_access", None) or getattr(

@@ -28,10 +28,6 @@ from backstop.tenancy.services import open_customer_account
 
 log = logging.getLogger(__name__)
 
-# Not among the named events of backstop.audit.events yet; the audit pages show it as
-# "Account created".
-ACCOUNT_CREATED = "account_created"
-
 
 class AddAccountError(Exception):
     """The account cannot be added; `message` is for the person, `field` names the form field."""
@@ -95,13 +91,8 @@ def add_account(request: HttpRequest, partner: Partner, membership: Membership, 
         if not membership.all_accounts:
             # A partner user limited to some accounts keeps the one they just added.
             membership.accounts.add(account)
-        events.record(
-            request,
-            ACCOUNT_CREATED,
-            account=account,
-            partner=partner,
-            description=describe(account, subscription, storage[0] if storage else None),
-        )
+        text = describe(account, subscription, storage[0] if storage else None)
+        events.account_created(request, account, text, partner=partner)
     address.send_confirmation(request, signup=False)
     log.info("partner %s added account %s", partner.pk, account.pk)
     return account

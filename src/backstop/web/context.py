@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
 
@@ -22,6 +23,7 @@ class NavItem:
     icon: str
     url: str
     section: str
+    external: bool = False  # another site (Partner Zone, Support): opens in a new tab
 
 
 def _account_nav(access: AccountAccess) -> list[NavItem]:
@@ -55,8 +57,15 @@ def _partner_nav(membership: Membership, partner: Partner) -> list[NavItem]:
         url = reverse("billing_partner_status", args=[pk])
         items.append(NavItem("Billing", "credit-card", url, "billing"))
     if membership.allows(perms.PARTNER_VIEW_SETTINGS):
-        url = reverse("partner_security", args=[pk])
+        items.append(NavItem("Settings", "gear", reverse("partner_settings", args=[pk]), "settings"))
+    elif membership.allows(perms.PARTNER_NOTIFICATIONS):
+        url = reverse("partner_notifications", args=[pk])
         items.append(NavItem("Settings", "gear", url, "settings"))
+    items.append(NavItem("Learning Hub", "mortarboard", reverse("partner_hub", args=[pk]), "partner_hub"))
+    if settings.BACKSTOP_PARTNER_ZONE_URL:
+        items.append(NavItem("Partner Zone", "people", settings.BACKSTOP_PARTNER_ZONE_URL, "", external=True))
+    support = settings.BACKSTOP_SUPPORT_URL or f"mailto:{settings.BACKSTOP_SUPPORT_EMAIL}"
+    items.append(NavItem("Support", "life-preserver", support, "", external=True))
     return items
 
 

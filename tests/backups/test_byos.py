@@ -164,6 +164,10 @@ def test_credentials_are_sealed_at_rest_and_never_shown(
     (event,) = AuditEvent.objects.filter(activity="account_created")
     assert bucket in event.description and moto_auth.secret_access_key not in event.description
     assert moto_auth.secret_access_key not in repository_url(account)
+    # The account's home and settings say where its backups are kept.
+    for page in ("account_home", "account_settings"):
+        html = personas.client(olivia).get(reverse(page, args=[account.pk])).content.decode()
+        assert f"Own storage: S3-compatible storage, {bucket}" in html, page
 
 
 @pytest.mark.django_db(transaction=True)

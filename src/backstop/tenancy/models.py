@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import models, transaction
 from django.db.models import Q, Value
 from django.db.models.functions import Concat, Substr
@@ -210,6 +210,16 @@ class Account(models.Model):
     @property
     def region_label(self) -> str:
         return region_label(self.region)
+
+    @property
+    def storage_label(self) -> str:
+        """Where the backups are kept, as people read it: the data center, or the customer's own
+        bucket (BYOS, `backups.AccountStorage`)."""
+        try:
+            own = self.own_storage
+        except ObjectDoesNotExist:
+            return self.region_label
+        return f"Own storage: {own.get_kind_display()}, {own.bucket}"
 
     @property
     def is_removed(self) -> bool:

@@ -272,6 +272,37 @@ def _billing_parts(partner: Partner, on: date) -> tuple[Exists, Q, Q, Q]:
     return billed, holders(unpaid), holders(late), Q(invoice__in=late.values("pk"))
 
 
+def billings(partner: Partner, on: date) -> dict[int, billing_status.AccountBilling]:
+    """The billing status of every account of the subtree that was billed (the others: None), as
+    `billing.status.account_statuses` reads it, in two grouped queries; kept CACHE_SECONDS."""
+    key = f"dash-billing:{partner.pk}:{generation(partner)}:{on.isoformat()}"
+    found = cache.get(key)
+    if isinstance(found, dict):
+        return found
+    accounts = Account.objects.filter(subtree_filter(partner, "partner__"), partner_access=True)
+    lines = InvoiceLine.objects.filter(account__in=accounts.values("pk")).exclude(
+        invoice__status=Invoice.Status.VOID
+    )
+    result: dict[int, billing_status.AccountBilling] = {}
+    for pk in lines.order_by().values_list("account_id", flat=True).distinct():
+        result[pk] = billing_status.AccountBilling(billing_status.CURRENT)
+    late_bill = Q(invoice__charge_failed_at__isnull=False) | Q(invoice__due_date__lt=on)
+    amount = F("amount") + F("tax")
+    sums = (
+        lines.filter(invoice__status=Invoice.Status.OPEN)
+        .order_by()
+        .values("account_id")
+        .annotate(open_amount=Sum(amount), late=Sum(amount, filter=late_bill))
+    )
+    for row in sums:
+        billing = result.setdefault(row["account_id"], billing_status.AccountBilling())
+        billing.amount_due = int(row["open_amount"] or 0)
+        billing.overdue = int(row["late"] or 0)
+        billing.status = billing_status.OVERDUE if billing.overdue else billing_status.DUE
+    cache.set(key, result, CACHE_SECONDS)
+    return result
+
+
 def billing_conditions(partner: Partner, on: date) -> dict[str, Q]:
     billed, owing, overdue, _ = _billing_parts(partner, on)
     return {
@@ -561,7 +592,7 @@ def rows(partner: Partner, account_ids: list[int], on: date) -> list[Row]:
     found = Account.objects.filter(pk__in=account_ids).select_related("subscription").in_bulk()
     summary = backups(partner)
     links = Links.of(partner)
-    billing = billing_status.account_statuses(account_ids, on)
+    billing = billings(partner, on)
     result = []
     for pk in account_ids:
         account = found.get(pk)
@@ -577,7 +608,7 @@ def rows(partner: Partner, account_ids: list[int], on: date) -> list[Row]:
                 state_note=_note(account, state, on),
                 backup=backup,
                 size=size,
-                billing=billing[pk],
+                billing=billing.get(pk) or billing_status.AccountBilling(),
                 subscribable=state in (IN_PROGRESS, EXPIRING, EXPIRED, NO_PLAN),
             )
         )

@@ -7,6 +7,7 @@ import logging
 from huey import crontab
 
 from backstop.queue import Priority, huey
+from backstop.tenancy import report_tasks  # noqa: F401 - the usage report job, for the workers
 from backstop.tenancy.services import purge_removed_accounts
 
 log = logging.getLogger(__name__)

@@ -445,7 +445,8 @@ def portal(db: None, settings: Any) -> Portal:
     """Partner P pays by invoice, consolidated annual bills, payment day 1, 18% VAT (Israel).
     Monthly: Alpha and Bravo on the consolidated bill, Delta excluded; Charlie Corp annual; Echo in
     its trial. The run goes from Jan 1 to Feb 1, 2027: on Feb 1 the consolidated monthly bill, Delta's
-    own bill and the consolidated annual bill (Charlie Corp's year began Jan 1) are issued."""
+    own bill and the consolidated annual bill (Charlie Corp's year began Jan 2, after that month's
+    payment day) are issued."""
     settings.BACKSTOP_PAYMENT_GATEWAY = "sandbox"
     settings.BACKSTOP_BASE_URL = "http://backstop.test"
     partner = PartnerFactory(name="Northwind IT", email="desk@northwind.test")
@@ -470,7 +471,7 @@ def portal(db: None, settings: Any) -> Portal:
     jan1 = D(2027, 1, 1)
     for name in ("Alpha", "Bravo", "Delta"):
         subscriptions.start(accounts[name], Subscription.Kind.NO_TRIAL, "monthly", on=jan1)
-    subscriptions.start(accounts["Charlie Corp"], Subscription.Kind.NO_TRIAL, "annual", on=jan1)
+    subscriptions.start(accounts["Charlie Corp"], Subscription.Kind.NO_TRIAL, "annual", on=D(2027, 1, 2))
     Subscription.objects.filter(account=accounts["Delta"]).update(exclude_from_consolidation=True)
     protect(accounts["Alpha"], "exchange", 4)
     protect(accounts["Bravo"], "exchange", 2)
@@ -520,7 +521,7 @@ def test_partner_status_shows_totals_and_each_account(portal: Portal) -> None:
     assert f'data-testid="renewal">{day(alpha_next_payment(portal))}<' in alpha
     assert 'data-testid="forecast">$12.00<' in alpha
     charlie = _row(html, portal.accounts["Charlie Corp"])
-    assert 'data-testid="plan">Annual<' in charlie and 'data-testid="renewal">Jan 1, 2028<' in charlie
+    assert 'data-testid="plan">Annual<' in charlie and 'data-testid="renewal">Jan 2, 2028<' in charlie
     assert 'data-testid="forecast">$97.20<' in charlie
     bravo = _row(html, portal.accounts["Bravo"])
     assert 'data-testid="billing-status">Overdue<' in bravo and "text-danger" in bravo
@@ -682,7 +683,7 @@ def test_the_drill_down_shows_an_account_s_share_of_consolidated_bills(portal: P
     row = html[html.index(f'data-number="{annual.number}"') :]
     assert 'data-testid="share">$114.70<' in row and "Consolidated annual bill" in row
     assert portal.url("billing_partner_pay", annual.number) in row
-    assert 'data-testid="renewal">Jan 1, 2028<' in html
+    assert 'data-testid="renewal">Jan 2, 2028<' in html
     assert "Annual prices" in html and "$32.40" in html
 
     delta = portal.accounts["Delta"]

@@ -107,6 +107,10 @@ def test_partner_adds_a_trial_backs_it_up_subscribes_and_exports_the_usage_repor
     initech = rows.filter(has_text="Initech")
     expect(initech.get_by_test_id("backup-status")).to_have_text("No backup")
     expect(initech.get_by_test_id("account-status")).to_contain_text("Trial")
+    # The tiles count it at once (their cached figures are refreshed by the addition).
+    trials = page.get_by_test_id("tile-trial").get_by_test_id("count").first
+    expect(trials).to_have_text("3")
+    expect(page.get_by_test_id("tile-backup").get_by_test_id("count").first).to_have_text("3")
     shoot("04-dashboard-new-account")
 
     # Open it: the banner says who works in it and for which partner.

@@ -42,7 +42,8 @@ def test_partner_user_sees_only_accessible_accounts(
     expect(nav.get_by_role("link")).to_have_text(["Homepage", "Settings", "Support"])
     shoot("02-partner-in-account")
 
-    expect(page.get_by_role("link", name=re.compile("Back to Northwind IT"))).to_have_count(2)  # sidebar, banner
+    back = page.get_by_role("link", name=re.compile("Back to Northwind IT"))
+    expect(back).to_have_count(2)  # the sidebar and the banner
     page.get_by_test_id("partner-visit-back").click()
     expect(page).to_have_url(re.compile(rf"/p/{personas.partner.pk}/$"))
 

@@ -17,8 +17,8 @@ from backstop.tenancy.scoping import AccountAccess
 from backstop.tenancy.views.decorators import account_view
 
 
-@require_POST
 @account_view(perms.VIEW_TASKS)
+@require_POST
 def acknowledge(request: HttpRequest, access: AccountAccess, task_id: int, alert_id: int) -> HttpResponse:
     """The alert stops showing; its entity's next anomaly alerts again. 404 for an alert out of
     this account and task, 403 when the role may see the task but not modify it."""

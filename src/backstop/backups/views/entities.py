@@ -73,8 +73,8 @@ def table_context(request: HttpRequest, task: BackupTask) -> dict[str, Any]:
     }
 
 
-@require_POST
 @account_view(perms.VIEW_TASKS)
+@require_POST
 def entity_action(request: HttpRequest, access: AccountAccess, task_id: int) -> HttpResponse:
     action = request.POST.get("action", "")
     if action not in ACTIONS:

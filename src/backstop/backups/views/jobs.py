@@ -432,8 +432,8 @@ def job_log(request: HttpRequest, access: AccountAccess, job_id: int) -> HttpRes
     return render(request, template, context)
 
 
-@require_POST
 @account_view(perms.VIEW_TASKS)
+@require_POST
 def job_cancel(request: HttpRequest, access: AccountAccess, job_id: int) -> HttpResponse:
     job = get_job(request, access, job_id)
     if not may_cancel(access, job):

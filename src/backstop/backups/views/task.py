@@ -64,8 +64,8 @@ def task_page(request: HttpRequest, access: AccountAccess, task_id: int) -> Http
     return _page(request, access, task)
 
 
-@require_POST
 @account_view(perms.MODIFY_TASKS)
+@require_POST
 def task_settings(request: HttpRequest, access: AccountAccess, task_id: int) -> HttpResponse:
     task = get_task(request, access, task_id, perms.MODIFY_TASKS)
     form = TaskSettingsForm(request.POST, instance=task)
@@ -76,8 +76,8 @@ def task_settings(request: HttpRequest, access: AccountAccess, task_id: int) -> 
     return redirect("backup_task", access.account.pk, task.pk)
 
 
-@require_POST
 @account_view(perms.MODIFY_TASKS)
+@require_POST
 def task_rename(request: HttpRequest, access: AccountAccess, task_id: int) -> HttpResponse:
     task = get_task(request, access, task_id, perms.MODIFY_TASKS)
     old = task.name
@@ -113,8 +113,8 @@ def task_reconnect(request: HttpRequest, access: AccountAccess, task_id: int) ->
     )
 
 
-@require_POST
 @account_view(perms.MODIFY_TASKS)
+@require_POST
 def task_discover(request: HttpRequest, access: AccountAccess, task_id: int) -> HttpResponse:
     task = get_task(request, access, task_id, perms.MODIFY_TASKS)
     counts = discover_with_message(request, task)

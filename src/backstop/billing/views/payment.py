@@ -102,9 +102,9 @@ def account_subscribe(request: HttpRequest, access: AccountAccess) -> HttpRespon
     )
 
 
+@direct_account_view
 @require_http_methods(["GET", "POST"])
 @gateway_csp
-@direct_account_view
 def account_payment(request: HttpRequest, access: AccountAccess) -> HttpResponse:
     scope = PayerScope(access.account)
     return payment_page(request, scope, {"account": access.account, "access": access})
@@ -113,9 +113,9 @@ def account_payment(request: HttpRequest, access: AccountAccess) -> HttpResponse
 # -- partners ---------------------------------------------------------------------------------
 
 
+@partner_view(perms.PARTNER_VIEW_BILLING)
 @require_http_methods(["GET", "POST"])
 @gateway_csp
-@partner_view(perms.PARTNER_VIEW_BILLING)
 def partner_payment(request: HttpRequest, partner: Partner, membership: Membership) -> HttpResponse:
     scope = PayerScope(partner)
     return payment_page(request, scope, {"partner": partner, "membership": membership})
@@ -144,9 +144,9 @@ def payment_page(request: HttpRequest, scope: PayerScope, extra: dict[str, Any])
     return render(request, "billing/payment/payment.html", {**page_context(request, scope, forms), **extra})
 
 
+@partner_view(perms.PARTNER_VIEW_BILLING)
 @require_http_methods(["GET", "POST"])
 @gateway_csp
-@partner_view(perms.PARTNER_VIEW_BILLING)
 def partner_onboarding(request: HttpRequest, partner: Partner, membership: Membership) -> HttpResponse:
     scope = PayerScope(partner)
     profile = scope.profile

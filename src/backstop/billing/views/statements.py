@@ -120,9 +120,9 @@ def account_status(request: HttpRequest, scope: Scope) -> HttpResponse:
     return render(request, "billing/statements/account_status.html", context)
 
 
+@billing_partner_view
 @require_safe
 @vary_on_headers("HX-Request")  # the same URL answers with the table's fragment or the page
-@billing_partner_view
 def partner_status(request: HttpRequest, scope: Scope) -> HttpResponse:
     partner = scope.payer
     assert isinstance(partner, Partner) and scope.membership is not None

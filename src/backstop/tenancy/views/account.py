@@ -188,8 +188,8 @@ def confirm_email(request: HttpRequest, access: AccountAccess, token: str) -> Ht
     return redirect("account_settings", account_id=account.pk)
 
 
-@require_POST
 @account_view(perms.MANAGE_ACCOUNT)
+@require_POST
 def remove(request: HttpRequest, access: AccountAccess) -> HttpResponse:
     form = RemoveAccountForm(request.POST)
     if not form.is_valid():
@@ -208,8 +208,8 @@ def remove(request: HttpRequest, access: AccountAccess) -> HttpResponse:
     return redirect("account_settings", account_id=access.account.pk)
 
 
-@require_POST
 @account_view(perms.MANAGE_ACCOUNT)
+@require_POST
 def cancel_remove(request: HttpRequest, access: AccountAccess) -> HttpResponse:
     if services.cancel_removal(access.account):
         events.settings_changed(request, access.account, "Account removal cancelled")

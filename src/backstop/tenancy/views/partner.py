@@ -42,9 +42,9 @@ def _add_account_url(partner: Partner) -> str:
         return ""
 
 
+@partner_view(perms.PARTNER_VIEW_DASHBOARD)
 @require_safe
 @vary_on_headers("HX-Request")  # the same URL answers with a fragment or a page
-@partner_view(perms.PARTNER_VIEW_DASHBOARD)
 def dashboard(request: HttpRequest, partner: Partner, membership: Membership) -> HttpResponse:
     if not is_htmx(request) and _billing_pending(partner):
         # A new partner starts at Billing (P-ONBOARD): how it pays, before anything is billed.
@@ -127,8 +127,8 @@ def _account_in_reach(membership: Membership, account_id: int) -> Account:
 # -- Subscribe > Monthly / Annual -----------------------------------------------------------------
 
 
-@require_POST
 @partner_view(perms.PARTNER_SUBSCRIBE)
+@require_POST
 def subscribe(request: HttpRequest, partner: Partner, membership: Membership) -> HttpResponse:
     """Subscribes the selected trial accounts; the others (already subscribed) are skipped and
     ids out of reach are ignored."""
@@ -222,8 +222,8 @@ def _safe_back(value: str, partner: Partner) -> str:
     return root
 
 
-@require_POST
 @partner_view(perms.MANAGE_ACCOUNT)
+@require_POST
 def cancel_delete(
     request: HttpRequest, partner: Partner, membership: Membership, account_id: int
 ) -> HttpResponse:
@@ -247,8 +247,8 @@ def cancel_delete(
 # -- Export usage report --------------------------------------------------------------------------
 
 
-@require_POST
 @partner_view(perms.PARTNER_VIEW_DASHBOARD)
+@require_POST
 def usage_report(request: HttpRequest, partner: Partner, membership: Membership) -> HttpResponse:
     """Queues the usage report of the selected accounts, or of every account the filters show;
     it arrives by e-mail as a zipped CSV."""

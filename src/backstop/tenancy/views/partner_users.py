@@ -166,8 +166,8 @@ def user_remove(
     )
 
 
-@require_POST
 @partner_view(perms.MANAGE_USERS)
+@require_POST
 def user_resend(
     request: HttpRequest, partner: Partner, membership: Membership, membership_id: int
 ) -> HttpResponse:

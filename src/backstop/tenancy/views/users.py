@@ -160,8 +160,8 @@ def user_remove(request: HttpRequest, access: AccountAccess, membership_id: int)
     )
 
 
-@require_POST
 @account_view(perms.MANAGE_USERS)
+@require_POST
 def user_resend(request: HttpRequest, access: AccountAccess, membership_id: int) -> HttpResponse:
     membership = _member(request, access, membership_id)
     if members.resend_confirmation(request, membership.user):

@@ -305,7 +305,14 @@ def test_the_partner_sets_the_report_and_adds_a_trial_report_recipient(personas:
     )
     recipient.refresh_from_db()
     assert recipient.exceptions
-    paula.post(reverse("partner_recipient_delete", args=[personas.partner.pk, recipient.pk]))
+    # The recipient pages are the account's, with the partner's tabs, way back and name.
+    back = f'href="{page_url(personas.partner)}">Cancel</a>'
+    form = paula.get(edit).content.decode()
+    assert back in form and 'data-testid="settings-tabs"' in form and "your accounts in their trial" in form
+    delete = reverse("partner_recipient_delete", args=[personas.partner.pk, recipient.pk])
+    confirm = paula.get(delete).content.decode()
+    assert back in confirm and f"notifications of {personas.partner.name}" in confirm
+    paula.post(delete)
     assert not Recipient.objects.filter(partner=personas.partner).exists()
 
     described = list(

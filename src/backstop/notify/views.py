@@ -9,6 +9,7 @@ from django.core import signing
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 
 from backstop.audit import events
 from backstop.notify import partner_reports, reports
@@ -37,7 +38,16 @@ def _recipients(request: HttpRequest, access: AccountAccess) -> TenantQuerySet:
 
 
 def _context(access: AccountAccess, **extra: object) -> dict[str, object]:
-    return {"access": access, "account": access.account, "tab": TAB, **extra}
+    return {
+        "access": access,
+        "account": access.account,
+        "tab": TAB,
+        # The recipient pages are shared with the partner's: its tabs, way back and name differ.
+        "tabs_template": "tenancy/partials/settings_tabs.html",
+        "back_url": reverse("account_notifications", args=[access.account.pk]),
+        "owner_name": access.account.name,
+        **extra,
+    }
 
 
 @account_view(perms.MANAGE_NOTIFICATIONS)
@@ -142,7 +152,15 @@ def _partner_recipients(partner: Partner) -> QuerySet[Recipient]:
 
 
 def _partner_context(partner: Partner, membership: Membership, **extra: object) -> dict[str, object]:
-    return {"partner": partner, "membership": membership, "tab": TAB, **extra}
+    return {
+        "partner": partner,
+        "membership": membership,
+        "tab": TAB,
+        "tabs_template": "tenancy/partner_settings/partials/tabs.html",
+        "back_url": reverse("partner_notifications", args=[partner.pk]),
+        "owner_name": partner.name,
+        **extra,
+    }
 
 
 @partner_view(perms.PARTNER_NOTIFICATIONS)
@@ -182,7 +200,7 @@ def partner_recipient_new(request: HttpRequest, partner: Partner, membership: Me
         messages.success(request, f"{recipient.email} was added to the recipients.")
         return redirect("partner_notifications", partner_id=partner.pk)
     context = _partner_context(partner, membership, form=form, is_new=True)
-    return render(request, "notify/partner_recipient_form.html", context)
+    return render(request, "notify/recipient_form.html", context)
 
 
 @partner_view(perms.PARTNER_NOTIFICATIONS)
@@ -200,7 +218,7 @@ def partner_recipient_edit(
         messages.success(request, f"Recipient {recipient.email} saved.")
         return redirect("partner_notifications", partner_id=partner.pk)
     context = _partner_context(partner, membership, form=form, recipient=recipient)
-    return render(request, "notify/partner_recipient_form.html", context)
+    return render(request, "notify/recipient_form.html", context)
 
 
 @partner_view(perms.PARTNER_NOTIFICATIONS)
@@ -214,7 +232,7 @@ def partner_recipient_delete(
         messages.success(request, f"{recipient.email} no longer receives notifications.")
         return redirect("partner_notifications", partner_id=partner.pk)
     context = _partner_context(partner, membership, recipient=recipient)
-    return render(request, "notify/partner_recipient_delete.html", context)
+    return render(request, "notify/recipient_delete.html", context)
 
 
 @partner_view(perms.PARTNER_VIEW_DASHBOARD)

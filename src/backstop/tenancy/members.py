@@ -9,7 +9,7 @@ from django.db import transaction
 from django.http import HttpRequest
 
 from backstop.accounts.models import User
-from backstop.tenancy.models import Account, Membership
+from backstop.tenancy.models import Account, Membership, Partner
 
 
 class MemberError(Exception):
@@ -18,14 +18,17 @@ class MemberError(Exception):
 
 def add_member(
     request: HttpRequest,
-    account: Account,
+    tenant: Account | Partner,
     email: str,
     password: str | None,
     first_name: str,
     last_name: str,
     configure: Callable[[Membership], None],
+    saved: Callable[[Membership], None] | None = None,
 ) -> Membership:
-    """Creates the user and their membership, and e-mails a confirmation link valid 24 hours.
+    """Creates the user and their membership of an account or a partner, and e-mails a
+    confirmation link valid 24 hours; `saved` finishes the membership once it has its id (a
+    partner user's accessible accounts), in the same transaction.
 
     The user cannot sign in before the link is opened (allauth's mandatory verification). With
     no password, they sign in with Google or Microsoft for this address (linked on first use)."""
@@ -34,9 +37,12 @@ def add_member(
             email=email, password=password, first_name=first_name, last_name=last_name
         )
         address = EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=False)
-        membership = Membership(user=user, account=account, created_by=request.user)  # type: ignore[misc]
+        where = {"partner": tenant} if isinstance(tenant, Partner) else {"account": tenant}
+        membership = Membership(user=user, created_by=request.user, **where)  # type: ignore[misc]
         configure(membership)
         membership.save()
+        if saved is not None:
+            saved(membership)
     address.send_confirmation(request, signup=False)
     return membership
 

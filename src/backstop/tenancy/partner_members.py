@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from allauth.account.models import EmailAddress
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from backstop.accounts.models import User
 from backstop.tenancy import members
 from backstop.tenancy import permissions as perms
 from backstop.tenancy.members import MemberError
@@ -64,22 +62,14 @@ def add_partner_member(
     """Creates the user and their partner membership, and e-mails a confirmation link valid
     24 hours. No password for Google or Microsoft users: they sign in with that provider (allauth
     links the provider to this confirmed address on first use)."""
-    with transaction.atomic():
-        user = User.objects.create_user(
-            email=email, password=password, first_name=first_name, last_name=last_name
-        )
-        address = EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=False)
-        membership = Membership(
-            user=user,
-            partner=partner,
-            credential=credential,
-            created_by=request.user,  # type: ignore[misc]
-        )
+
+    def setup(membership: Membership) -> None:
+        membership.credential = credential
         configure(membership)
-        membership.save()
-        _grant(membership, accounts)
-    address.send_confirmation(request, signup=False)
-    return membership
+
+    return members.add_member(
+        request, partner, email, password, first_name, last_name, setup, lambda m: _grant(m, accounts)
+    )
 
 
 def _guard_last_admin(membership: Membership, new_role: str | None) -> None:

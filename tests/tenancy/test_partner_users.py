@@ -19,7 +19,7 @@ from backstop.tenancy import permissions as perms
 from backstop.tenancy.models import Account, Membership, Partner
 from tests.conftest import Personas
 from tests.factories import AccountFactory, MembershipFactory, PartnerFactory, UserFactory
-from tests.helpers import last_link, messages_to
+from tests.helpers import body_of, last_link, messages_to
 
 PASSWORD_OF_GUS = "steady-copper-kettle-5"
 
@@ -98,6 +98,7 @@ def test_a_custom_user_limited_to_one_account_sees_only_it(
     # The invitation: a link valid 24 hours; the user cannot sign in before opening it.
     (message,) = messages_to(outbox, "gus@northwind.test")
     assert 'partner portal of "Northwind IT"' in str(message.get_body(preferencelist=("plain",)))
+    assert "sign in with gus@northwind.test and the password your administrator chose" in body_of(message)
     refused = Client().post(reverse("account_login"), {"login": gus.user.email, "password": PASSWORD_OF_GUS})
     assert refused["Location"] == reverse("account_email_verification_sent")
     Client().post(last_link(outbox, "gus@northwind.test", "/auth/confirm-email/"))
@@ -268,7 +269,9 @@ def test_adding_is_audited_with_the_role_and_accounts(
     assert "Add new accounts" in event.description and "Restore backups" in event.description
 
 
-def test_a_user_can_be_added_to_sign_in_with_microsoft(personas: Personas, nora: User, settings: Any) -> None:
+def test_a_user_can_be_added_to_sign_in_with_microsoft(
+    personas: Personas, nora: User, settings: Any, outbox: Path
+) -> None:
     admin = personas.client(nora)
     url = users_url(personas.partner, "partner_user_new")
     assert b'value="microsoft"' not in admin.get(url).content  # not offered until configured
@@ -279,6 +282,9 @@ def test_a_user_can_be_added_to_sign_in_with_microsoft(personas: Personas, nora:
     assert gus.credential == Membership.Credential.MICROSOFT
     assert not gus.user.has_usable_password()
     assert "<td>Microsoft</td>" in admin.get(users_url(personas.partner)).content.decode()
+    (invitation,) = messages_to(outbox, "gus@northwind.test")
+    assert "sign in with Microsoft using gus@northwind.test" in body_of(invitation)
+    assert "password your administrator chose" not in body_of(invitation)
 
 
 def test_the_list_searches_and_pages(personas: Personas, nora: User) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from allauth.account.models import EmailAddress
 from django.test import Client
 from django.urls import reverse
@@ -14,7 +15,7 @@ from backstop.tenancy import permissions as perms
 from backstop.tenancy.models import Account, Membership
 from tests.conftest import Personas
 from tests.factories import PASSWORD
-from tests.helpers import last_link, messages_to
+from tests.helpers import body_of, last_link, messages_to
 
 NEW_USER = {
     "sign_in": "email",
@@ -38,6 +39,9 @@ def test_admin_adds_a_custom_user_who_confirms_and_signs_in(personas: Personas, 
     assert membership.operations == sorted([perms.VIEW_SETTINGS, perms.RESTORE])
     assert (membership.all_services, membership.services) == (False, ["box", "imap"])
     assert membership.created_by == personas.alice
+    assert membership.credential == Membership.Credential.PASSWORD
+    (invitation,) = messages_to(outbox, "gus@acme.test")
+    assert "sign in with gus@acme.test and the password your administrator chose" in body_of(invitation)
 
     gus = Client()
     refused = gus.post(reverse("account_login"), {"login": "gus@acme.test", "password": NEW_USER["password"]})
@@ -152,20 +156,44 @@ def test_the_list_says_how_each_user_signs_in(personas: Personas) -> None:
     assert "<td>E-mail</td>" in rows["alice@acme.test"]
 
 
-def test_a_user_can_be_added_to_sign_in_with_google(personas: Personas, settings: object) -> None:
+@pytest.mark.parametrize("provider", ["google", "microsoft"])
+def test_a_user_can_be_added_to_sign_in_with_a_provider(
+    personas: Personas, settings: object, outbox: Path, provider: str
+) -> None:
     alice = personas.client(personas.alice)
     url = reverse("account_user_new", args=[personas.a.pk])
-    assert b'value="google"' not in alice.get(url).content  # not offered until configured
-    refused = alice.post(url, {**NEW_USER, "sign_in": "google", "password": ""})
+    assert f'value="{provider}"'.encode() not in alice.get(url).content  # not offered until configured
+    refused = alice.post(url, {**NEW_USER, "sign_in": provider, "password": ""})
     assert refused.status_code == 200
     assert not User.objects.filter(email="gus@acme.test").exists()
 
-    settings.SOCIALACCOUNT_PROVIDERS = {"google": {"APPS": [{"client_id": "g", "secret": "s"}]}}  # type: ignore[attr-defined]
-    assert b'value="google"' in alice.get(url).content
-    assert alice.post(url, {**NEW_USER, "sign_in": "google", "password": ""}).status_code == 302
+    settings.SOCIALACCOUNT_PROVIDERS = {provider: {"APPS": [{"client_id": "g", "secret": "s"}]}}  # type: ignore[attr-defined]
+    assert f'value="{provider}"'.encode() in alice.get(url).content
+    assert alice.post(url, {**NEW_USER, "sign_in": provider, "password": ""}).status_code == 302
     gus = User.objects.get(email="gus@acme.test")
     assert not gus.has_usable_password()
+    assert Membership.objects.get(user=gus).credential == provider
     assert b"Google or Microsoft" in alice.get(reverse("account_users", args=[personas.a.pk])).content
+
+    # The invitation names the provider and promises no password they were never given.
+    (invitation,) = messages_to(outbox, "gus@acme.test")
+    name = provider.title()
+    assert f"sign in with {name} using gus@acme.test" in body_of(invitation)
+    assert f'choose "Sign in with {name}"' in body_of(invitation)
+    assert "password your administrator chose" not in body_of(invitation)
+
+
+def test_an_older_provider_user_without_a_credential_type_is_not_promised_a_password(
+    personas: Personas, outbox: Path
+) -> None:
+    # Added before the credential type was kept for account users: no password, type "password".
+    gus = User.objects.create_user(email="gus@acme.test", password=None)
+    EmailAddress.objects.create(user=gus, email=gus.email, primary=True, verified=False)
+    membership = Membership.objects.create(user=gus, account=personas.a, created_by=personas.alice)
+    personas.client(personas.alice).post(reverse("account_user_resend", args=[personas.a.pk, membership.pk]))
+    (invitation,) = messages_to(outbox, "gus@acme.test")
+    assert "sign in with Google or Microsoft using gus@acme.test" in body_of(invitation)
+    assert "password your administrator chose" not in body_of(invitation)
 
 
 def test_an_email_user_needs_a_password(personas: Personas) -> None:

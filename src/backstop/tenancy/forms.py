@@ -113,6 +113,16 @@ class NewUserForm(MembershipForm):
             (code, label) for code, label in SOCIAL_SIGN_IN if configured.get(code, {}).get("APPS")
         ]
 
+    def credential(self) -> str:
+        sign_in = self.cleaned_data["sign_in"]
+        return Membership.Credential.PASSWORD if sign_in == "email" else sign_in
+
+    def apply(self, membership: Membership) -> None:
+        super().apply(membership)
+        # Kept on the membership: the invitation e-mail tells a Google or Microsoft user to sign
+        # in with that provider instead of a password they do not have.
+        membership.credential = self.credential()
+
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].strip().lower()
         if get_user_model().objects.filter(email__iexact=email).exists():

@@ -19,7 +19,7 @@ from django.utils import timezone
 from backstop.audit.models import AuditEvent
 from backstop.backups.models import BackupTask, Entity, Job
 from backstop.billing.models import Subscription
-from backstop.notify import partner_reports, reports
+from backstop.notify import notices, partner_reports, reports
 from backstop.notify.models import Recipient, ReportSettings
 from backstop.notify.recipients import EXCEPTIONS, RECOVERY, SMART_ALERTS, SUMMARY, addresses
 from backstop.tenancy import permissions as perms
@@ -251,6 +251,57 @@ def test_customers_notices_reach_the_partner_recipients_while_the_partner_has_ac
     personas.a.partner_access = False
     personas.a.save()
     assert OPS not in dict(addresses(personas.a, EXCEPTIONS))
+
+
+def html_of(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("html",))
+    assert part is not None
+    return str(part.get_content())  # type: ignore[attr-defined]
+
+
+def test_a_partner_recipient_is_told_which_partner_and_customer_a_notice_is_for(
+    hierarchy: Hierarchy, outbox: Path
+) -> None:
+    alpha_one = hierarchy.account("Alpha One")
+    task = BackupTask.objects.create(account=alpha_one, service="box", name="Alpha One Box")
+    Recipient.objects.create(account=alpha_one, email="it@alpha-one.test", exceptions=True)
+    Recipient.objects.create(partner=hierarchy.alpha, email="ops@alpha.test", exceptions=True)
+    Recipient.objects.create(partner=hierarchy.globalnet, email="noc@globalnet.test", exceptions=True)
+    Recipient.objects.create(partner=hierarchy.beta, email="ops@beta.test", exceptions=True)
+    # On both the reseller's and the distributor's lists: one e-mail, as the nearest one's recipient.
+    Recipient.objects.create(partner=hierarchy.alpha, email="shared@msp.test", exceptions=True)
+    Recipient.objects.create(partner=hierarchy.globalnet, email="shared@msp.test", exceptions=True)
+
+    assert notices.task_disconnected(task, "The token was revoked.") == 4
+    assert messages_to(outbox, "ops@beta.test") == []  # a sibling reseller hears nothing
+
+    base = "https://backstop.example.test"
+    alpha_settings = base + reverse("partner_notifications", args=[hierarchy.alpha.pk])
+    globalnet_settings = base + reverse("partner_notifications", args=[hierarchy.globalnet.pk])
+    account_settings = base + reverse("account_notifications", args=[alpha_one.pk])
+
+    (own,) = messages_to(outbox, "it@alpha-one.test")
+    assert "notification recipient of the Backstop account “Alpha One”" in html_of(own)
+    assert f'"Alpha One". Notification settings: {account_settings}' in body_of(own)
+
+    for address in ("ops@alpha.test", "shared@msp.test"):
+        (reseller,) = messages_to(outbox, address)
+        expected = "recipient of the Backstop partner “Alpha IT” for its customer “Alpha One”"
+        assert expected in html_of(reseller)
+        assert f'href="{alpha_settings}"' in html_of(reseller)
+        text = body_of(reseller)
+        assert 'recipient of the Backstop partner "Alpha IT" for its customer "Alpha One"' in text
+        assert f"Settings > Notifications in the partner portal): {alpha_settings}" in text
+        # The customer's own settings are not where a partner's recipient is changed.
+        assert account_settings not in text and account_settings not in html_of(reseller)
+
+    (distributor,) = messages_to(outbox, "noc@globalnet.test")
+    expected = "partner “Globalnet” for “Alpha One”, a customer of its reseller “Alpha IT”"
+    assert expected in html_of(distributor)
+    assert f'href="{globalnet_settings}"' in html_of(distributor)
+    expected = 'partner "Globalnet" for "Alpha One", a customer of its reseller "Alpha IT"'
+    assert expected in body_of(distributor)
+    assert globalnet_settings in body_of(distributor)
 
 
 # -- the page -----------------------------------------------------------------------------------

@@ -6,12 +6,17 @@ Exceptions coalesce per task: the first failure is e-mailed at once; failures in
 run periodically) or with the next failure after it. `ExceptionNotice` remembers when the last
 e-mail went out; it is claimed with a conditional UPDATE, so two workers finishing at the same
 moment send one e-mail.
+
+Each notice goes to the account's recipients and to those of its managing partners; the footer
+tells each why it receives the notice and where to change that (the account's or the partner's
+Settings > Notifications).
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -20,8 +25,9 @@ from django.utils import timezone
 from backstop.backups.models import BackupTask, Entity, Job
 from backstop.notify import mailer
 from backstop.notify.models import ExceptionNotice
-from backstop.notify.recipients import DISCOVERY, EXCEPTIONS, RECOVERY, addresses
+from backstop.notify.recipients import DISCOVERY, EXCEPTIONS, RECOVERY, addressees
 from backstop.notify.reports import TROUBLE, job_error
+from backstop.tenancy.models import Account
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +41,21 @@ def task_url(task: BackupTask) -> str:
 
 def jobs_url(account_id: int) -> str:
     return mailer.absolute(reverse("account_jobs", args=[account_id]))
+
+
+def recipients_of(account: Account, kind: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """(e-mail, name, footer context) of the notice's recipients: a managing partner's recipient
+    is told which partner it receives the customer's notice for, and given that partner's
+    notification settings; the account's own recipients the account's."""
+    own = mailer.absolute(reverse("account_notifications", args=[account.pk]))
+    found = []
+    for addressee in addressees(account, kind):
+        footer: dict[str, Any] = {"settings_url": own}
+        if addressee.partner is not None:
+            settings_url = reverse("partner_notifications", args=[addressee.partner.pk])
+            footer = {"via_partner": addressee.partner, "settings_url": mailer.absolute(settings_url)}
+        found.append((addressee.email, addressee.name, footer))
+    return found
 
 
 # -- exceptions -------------------------------------------------------------------------------
@@ -113,7 +134,7 @@ def _send_exceptions(task: BackupTask, jobs: list[Job]) -> int:
         "jobs_url": jobs_url(task.account_id),
         "window_minutes": int(COALESCE.total_seconds() // 60),
     }
-    return mailer.send(addresses(task.account, EXCEPTIONS), subject, "notify/email/exceptions", context)
+    return mailer.send(recipients_of(task.account, EXCEPTIONS), subject, "notify/email/exceptions", context)
 
 
 def backup_failed(job: Job, now: datetime | None = None) -> int:
@@ -168,7 +189,7 @@ def task_disconnected(task: BackupTask, reason: str) -> int:
     }
     subject = f"Backup task disconnected: {task.name}"
     return mailer.send(
-        addresses(task.account, EXCEPTIONS), subject, "notify/email/task_disconnected", context
+        recipients_of(task.account, EXCEPTIONS), subject, "notify/email/task_disconnected", context
     )
 
 
@@ -178,7 +199,7 @@ def task_disconnected(task: BackupTask, reason: str) -> int:
 def entities_discovered(task: BackupTask, entities: list[Entity]) -> int:
     if not entities:
         return 0
-    recipients = addresses(task.account, DISCOVERY)
+    recipients = recipients_of(task.account, DISCOVERY)
     if not recipients:
         return 0
     idle = (Entity.Status.NOT_ACTIVE,)
@@ -204,9 +225,7 @@ def recovery_finished(job: Job, summary: str) -> int:
     """A restore or export ended: the recovery recipients hear of it, except the person who
     started it (who has their own e-mail from the job)."""
     initiator = (job.initiator.email if job.initiator else "").lower()
-    recipients = [
-        (email, name) for email, name in addresses(job.account, RECOVERY) if email.lower() != initiator
-    ]
+    recipients = [found for found in recipients_of(job.account, RECOVERY) if found[0].lower() != initiator]
     if not recipients:
         return 0
     task = job.task

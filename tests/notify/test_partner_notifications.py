@@ -351,6 +351,9 @@ def test_the_partner_sets_the_report_and_adds_a_trial_report_recipient(personas:
     assert "sales@northwind.test" in page
 
     edit = reverse("partner_recipient_edit", args=[personas.partner.pk, recipient.pk])
+    delete = reverse("partner_recipient_delete", args=[personas.partner.pk, recipient.pk])
+    assert f'href="{edit}"' in page and f'href="{delete}"' in page  # the row's buttons, the partner's pages
+    assert "Send notifications to" in page
     paula.post(
         edit, {"email": "sales@northwind.test", "name": "Sales", "trial_report": "on", "exceptions": "on"}
     )

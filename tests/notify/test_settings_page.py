@@ -88,6 +88,8 @@ def test_add_edit_delete_a_recipient_each_audited(personas: Personas) -> None:
     assert addresses(personas.a, SUMMARY) == [("ops@acme.test", "Ops team")]
 
     edit = reverse("account_recipient_edit", args=[personas.a.pk, recipient.pk])
+    delete = reverse("account_recipient_delete", args=[personas.a.pk, recipient.pk])
+    assert f'href="{edit}"' in html and f'href="{delete}"' in html  # the row's buttons
     assert client.get(edit).status_code == 200
     response = client.post(
         edit, {"email": "ops@acme.test", "name": "Operations", "recovery": "on", "exceptions": "on"}

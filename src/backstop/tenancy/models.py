@@ -231,12 +231,6 @@ class Account(models.Model):
             return None
         return self.removal_requested_at + REMOVAL_GRACE
 
-    def trial_days_left(self, today: datetime | None = None) -> int | None:
-        if self.trial_ends_on is None:
-            return None
-        today_date = (today or timezone.now()).date()
-        return max((self.trial_ends_on - today_date).days, 0)
-
 
 class Membership(models.Model):
     """A user's role on exactly one account or one partner."""

@@ -1,6 +1,6 @@
 """In a real browser: a partner administrator adds a Custom partner user with two partner
-operations and one accessible account; the invitee confirms from the e-mail, signs in, sets
-their own password and sees only that account."""
+operations and one accessible account, found with the picker's search among many; the invitee
+confirms from the e-mail, signs in, sets their own password and sees only that account."""
 
 from __future__ import annotations
 
@@ -41,8 +41,8 @@ def test_admin_adds_a_custom_partner_user_limited_to_one_account(
     page.set_default_timeout(30_000)
     partner = PartnerFactory(name="Northwind IT", email="office@northwind.test")
     BillingProfile.objects.create(partner=partner, email=partner.email, onboarded_at=timezone.now())
-    for name in ("Acme", "Globex", "Initech"):
-        AccountFactory(name=name, email=f"it@{name.lower()}.test", partner=partner)
+    for name in ("Acme", "Globex", "Initech", *(f"Customer {n:02d}" for n in range(1, 31))):
+        AccountFactory(name=name, email=f"it@{name.lower().replace(' ', '')}.test", partner=partner)
     nora = UserFactory(email="nora@northwind.test", first_name="Nora", last_name="Quinn")
     MembershipFactory(user=nora, partner=partner, role=Membership.Role.ADMIN)
 
@@ -71,9 +71,25 @@ def test_admin_adds_a_custom_partner_user_limited_to_one_account(
     form.get_by_label("Add new accounts").check()
     form.get_by_label("View account settings").check()
     form.get_by_label("All accounts").uncheck()
-    form.get_by_placeholder("Search accounts").fill("init")
-    expect(form.get_by_label(re.compile("^Acme"))).to_be_hidden()
-    form.get_by_label(re.compile("^Initech")).check()
+    # The picker shows a page of the 33 accounts, not all of them; "Show more" adds the next.
+    chosen = form.get_by_test_id("chosen-accounts")
+    results = form.get_by_test_id("account-results")
+    expect(results.get_by_test_id("account-result")).to_have_count(20)
+    results.get_by_test_id("more-accounts").click()
+    expect(results.get_by_test_id("account-result")).to_have_count(33)
+    # Ticked in the results, Acme joins the chosen ones; unticked there, it leaves them again.
+    results.get_by_label(re.compile("^Acme")).check()
+    expect(chosen.get_by_label(re.compile("^Acme"))).to_be_checked()
+    expect(page.locator("#chosen-count")).to_have_text("1")
+    chosen.get_by_label(re.compile("^Acme")).uncheck()
+    expect(results.get_by_label(re.compile("^Acme"))).not_to_be_checked()
+    expect(page.locator("#chosen-count")).to_have_text("0")
+    # The search asks the server: only matching accounts come back.
+    form.get_by_test_id("account-search").fill("init")
+    expect(results.get_by_test_id("account-result")).to_have_count(1)
+    results.get_by_label(re.compile("^Initech")).check()
+    expect(chosen.get_by_label(re.compile("^Initech"))).to_be_checked()
+    expect(page.locator("#chosen-count")).to_have_text("1")
     shoot("03-new-partner-user")
     page.get_by_test_id("save-user").click()
     row = page.get_by_test_id("user-row").filter(has_text=INVITEE)
@@ -84,8 +100,10 @@ def test_admin_adds_a_custom_partner_user_limited_to_one_account(
     row.get_by_role("link", name=f"Edit {INVITEE}").click()
     form = page.get_by_test_id("user-form")
     expect(form.get_by_label("All accounts")).not_to_be_checked()
-    expect(form.get_by_label(re.compile("^Initech"))).to_be_checked()
-    expect(form.get_by_label(re.compile("^Acme"))).not_to_be_checked()
+    chosen = form.get_by_test_id("chosen-accounts")
+    expect(chosen.get_by_test_id("chosen-account")).to_have_count(1)
+    expect(chosen.get_by_label(re.compile("^Initech"))).to_be_checked()
+    expect(form.get_by_test_id("account-results").get_by_label(re.compile("^Acme"))).not_to_be_checked()
     shoot("05-edit-partner-user")
     form.get_by_role("link", name="Cancel").click()
     membership = Membership.objects.get(user__email=INVITEE)

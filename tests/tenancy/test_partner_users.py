@@ -1,8 +1,9 @@
-"""Partner Settings > Users (P-SETTINGS): add, edit, remove, resend; the accessible accounts; the
-last administrator; the audit; and every other tenant kept out."""
+"""Partner Settings > Users (P-SETTINGS): add, edit, remove, resend; the accessible accounts and
+their searched picker; the last administrator; the audit; and every other tenant kept out."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,9 @@ from typing import Any
 import pytest
 from allauth.account.models import EmailAddress
 from django.core import signing
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from backstop.accounts.models import User
@@ -20,6 +23,7 @@ from backstop.tenancy.models import Account, Membership, Partner
 from tests.conftest import Personas
 from tests.factories import AccountFactory, MembershipFactory, PartnerFactory, UserFactory
 from tests.helpers import body_of, last_link, messages_to
+from tests.hierarchy import Hierarchy, hierarchy_fixture  # noqa: F401 - the fixture
 
 PASSWORD_OF_GUS = "steady-copper-kettle-5"
 
@@ -159,10 +163,15 @@ def test_the_picker_and_the_list_offer_only_the_partners_accounts(
     assert "Acme" in form and "Initech" in form
     assert "Fabrikam" not in form and "Globex" not in form
 
-    # A foreign account id, posted by hand, is refused and nothing is created.
-    response = admin.post(users_url(personas.partner, "partner_user_new"), new_user(accounts=[fabrikam.pk]))
+    # A foreign account id, posted by hand, is refused and nothing is created; the page shows the
+    # valid choice again, never the foreign account's name.
+    response = admin.post(
+        users_url(personas.partner, "partner_user_new"), new_user(accounts=[fabrikam.pk, initech.pk])
+    )
     assert response.status_code == 200
     assert "Select a valid choice" in response.content.decode()
+    assert chosen_names(response.content.decode()) == ["Initech"]
+    assert "Fabrikam" not in response.content.decode()
     assert not User.objects.filter(email="gus@northwind.test").exists()
 
     # A row pointing at another partner's account counts for nothing and is never shown.
@@ -327,3 +336,152 @@ def test_custom_roles_get_403_and_other_tenants_404(
     assert admin.post(users_url(personas.partner, "partner_user_resend", theirs.pk)).status_code == 404
     assert "olga@contoso.test" not in admin.get(users_url(personas.partner)).content.decode()
     assert Membership.objects.filter(pk=theirs.pk, partner=other).exists()
+
+
+# -- the accessible-accounts picker: chosen accounts plus a searched page ---------------------------
+
+
+def chosen_names(html: str) -> list[str]:
+    return re.findall(r'for="chosen-\d+">([^<]+?) <span', html)
+
+
+def result_names(html: str) -> list[str]:
+    return re.findall(r'for="result-\d+">([^<]+?) <span', html)
+
+
+def many_accounts(partner: Partner, count: int) -> list[Account]:
+    Account.objects.bulk_create(
+        Account(name=f"Customer {n:03d}", email=f"backup@customer{n:03d}.test", partner=partner)
+        for n in range(count)
+    )
+    return list(Account.objects.filter(partner=partner, name__startswith="Customer").order_by("name"))
+
+
+def search(client: Client, partner: Partner, query: str, page: int = 1) -> str:
+    url = users_url(partner, "partner_user_accounts")
+    response = client.get(url, {"q": query, "page": page}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_the_form_shows_the_chosen_accounts_and_one_page_not_every_account(
+    personas: Personas, nora: User
+) -> None:
+    customers = many_accounts(personas.partner, 120)
+    pat = personas.pat_membership
+    pat.accounts.add(customers[100])
+    admin = personas.client(nora)
+
+    new = admin.get(users_url(personas.partner, "partner_user_new")).content.decode()
+    assert chosen_names(new) == []
+    assert result_names(new) == ["Acme"] + [f"Customer {n:03d}" for n in range(19)]
+    assert "20 of 122 accounts" in new and 'data-testid="more-accounts"' in new
+
+    # Pat's two accounts are chosen (ticked, posted as `accounts`) although one is far down the list.
+    edit = admin.get(users_url(personas.partner, "partner_user_edit", pat.pk)).content.decode()
+    assert chosen_names(edit) == ["Acme", "Customer 100"]
+    assert len(result_names(edit)) == 20 and "Customer 050" not in edit
+    assert edit.count('type="checkbox" name="accounts"') == 22
+    assert f'name="accounts" value="{customers[100].pk}" id="chosen-{customers[100].pk}" checked' in edit
+    # Acme is also on the first page: shown ticked there, but only its chosen box posts it.
+    assert f'value="{personas.a.pk}" id="result-{personas.a.pk}" checked disabled' in edit
+
+    # Saving with only the chosen boxes keeps both accounts.
+    saved = {"role": "custom", "partner_ops": [perms.PARTNER_VIEW_DASHBOARD]}
+    response = admin.post(
+        users_url(personas.partner, "partner_user_edit", pat.pk),
+        {**saved, "accounts": [personas.a.pk, customers[100].pk]},
+    )
+    assert response.status_code == 302
+    assert set(pat.accounts.all()) == {personas.a, customers[100]}
+
+
+def test_the_form_page_costs_the_same_queries_with_many_accounts(personas: Personas, nora: User) -> None:
+    admin = personas.client(nora)
+    pat = personas.pat_membership
+    url = users_url(personas.partner, "partner_user_edit", pat.pk)
+    admin.get(url)  # caches warmed
+    with CaptureQueriesContext(connection) as few:
+        assert admin.get(url).status_code == 200
+    customers = many_accounts(personas.partner, 120)
+    pat.accounts.add(*customers[:30])
+    with CaptureQueriesContext(connection) as many:
+        page = admin.get(url).content.decode()
+    assert len(chosen_names(page)) == 31 and len(result_names(page)) == 20
+    assert len(many.captured_queries) == len(few.captured_queries)
+
+
+def test_the_search_finds_by_name_or_email_and_pages(personas: Personas, nora: User) -> None:
+    many_accounts(personas.partner, 45)
+    admin = personas.client(nora)
+    assert result_names(search(admin, personas.partner, "customer 04")) == [
+        f"Customer {n:03d}" for n in range(40, 45)
+    ]
+    by_email = search(admin, personas.partner, "@CUSTOMER007.")
+    assert result_names(by_email) == ["Customer 007"] and "1 of 1 account<" in by_email
+    assert "<html" not in by_email
+
+    first = search(admin, personas.partner, "customer")
+    assert len(result_names(first)) == 20 and "20 of 45 accounts" in first
+    # "Show more" asks for the next page of the same search.
+    more = re.search(r'hx-get="([^"]+)"[^>]*data-testid="more-accounts"', first)
+    assert more is not None
+    third = admin.get(more.group(1).replace("&amp;", "&").replace("page=2", "page=3")).content.decode()
+    assert result_names(third) == [f"Customer {n:03d}" for n in range(40, 45)]
+    assert "45 of 45 accounts" in third and "more-accounts" not in third
+    assert "No account matches “zebra”" in search(admin, personas.partner, "zebra")
+
+    # Without JavaScript the same link pages the form itself.
+    second = admin.get(users_url(personas.partner, "partner_user_new"), {"q": "customer", "page": 2})
+    assert result_names(second.content.decode())[0] == "Customer 020"
+
+
+def test_the_search_never_leaves_the_partners_reach(
+    personas: Personas, nora: User, contoso: tuple[Partner, Account, User]
+) -> None:
+    admin = personas.client(nora)
+    # Another partner's account, searched by its exact name and its e-mail: nothing.
+    assert result_names(search(admin, personas.partner, "Fabrikam")) == []
+    assert result_names(search(admin, personas.partner, "it@fabrikam.test")) == []
+    # An account whose partner access was removed is no longer offered.
+    Account.objects.filter(pk=personas.b.pk).update(partner_access=False)
+    assert result_names(search(admin, personas.partner, "")) == ["Acme"]
+    # Custom users may not manage users; the customer's own users and other partners see nothing.
+    url = users_url(personas.partner, "partner_user_accounts")
+    assert personas.client(personas.pat).get(url).status_code == 403
+    for user in (contoso[2], personas.alice):
+        assert personas.client(user).get(url, {"q": "Acme"}).status_code == 404
+
+
+def test_the_search_follows_the_partner_hierarchy(hierarchy: Hierarchy) -> None:
+    alpha, globalnet = hierarchy.alpha, hierarchy.globalnet
+    alan = hierarchy.client(hierarchy.alan)
+    # A reseller's administrator: its own accounts only, never the sibling's or the parent's.
+    assert result_names(search(alan, alpha, "")) == ["Alpha One", "Alpha Two"]
+    for name in ("Beta One", "Globalnet Labs", "Solo One"):
+        assert result_names(search(alan, alpha, name)) == []
+    # The distributor: its whole tree in its own portal, the reseller's part in the reseller's.
+    gina = hierarchy.client(hierarchy.gina)
+    assert result_names(search(gina, globalnet, "one")) == ["Alpha One", "Beta One"]
+    assert result_names(search(gina, alpha, "one")) == ["Alpha One"]
+    # A sibling, a direct partner, a subset user and a customer's owner get no search at all.
+    url = users_url(alpha, "partner_user_accounts")
+    for user in (hierarchy.bea, hierarchy.sol, hierarchy.owners["Alpha One"]):
+        assert hierarchy.client(user).get(url, {"q": "Alpha"}).status_code == 404
+    assert hierarchy.client(hierarchy.sam).get(url, {"q": "Alpha"}).status_code == 403
+    assert alan.post(url, {"q": "Alpha"}).status_code == 405
+
+
+def test_accounts_found_far_down_the_list_are_granted_and_stay_chosen_after_an_error(
+    personas: Personas, nora: User
+) -> None:
+    customers = many_accounts(personas.partner, 60)
+    admin = personas.client(nora)
+    url = users_url(personas.partner, "partner_user_new")
+    picked = [customers[57].pk, customers[58].pk]
+    # A mistake elsewhere in the form: the picked accounts are shown chosen again, not lost.
+    again = admin.post(url, new_user(accounts=picked, email="not an address")).content.decode()
+    assert chosen_names(again) == ["Customer 057", "Customer 058"]
+    assert admin.post(url, new_user(accounts=picked)).status_code == 302
+    gus = Membership.objects.get(user__email="gus@northwind.test")
+    assert set(gus.accounts.all()) == {customers[57], customers[58]}

@@ -60,15 +60,13 @@ class PartnerAccountForm(forms.ModelForm):
         return described
 
 
-class AccountChoice(forms.ModelMultipleChoiceField):
-    def label_from_instance(self, obj: Any) -> str:
-        return f"{obj.name} ({obj.email})"
-
-
 class PartnerMembershipForm(MembershipForm):
     """Role, partner operations, account operations and accessible accounts of a partner user.
 
-    `reach` is what the accounts picker may offer: the accounts this partner reaches."""
+    `reach` is what the accounts picker may offer: the accounts this partner reaches. A partner
+    may have thousands, so the page never lists them all: it shows the chosen ones (`chosen`)
+    and a search (`views.partner_users.account_search`); the posted ids are checked against
+    `reach` here, an id from elsewhere is an error."""
 
     partner_ops = forms.MultipleChoiceField(
         choices=[(op.code, op.label) for op in perms.PARTNER_OPERATIONS],
@@ -77,8 +75,9 @@ class PartnerMembershipForm(MembershipForm):
         label="Partner portal operations",
     )
     all_accounts = forms.BooleanField(required=False, initial=True, label="All accounts")
-    accounts = AccountChoice(
-        queryset=Account.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
+    # Hidden inputs: rendering the field never reads its choices (every account in reach).
+    accounts = forms.ModelMultipleChoiceField(
+        queryset=Account.objects.none(), required=False, widget=forms.MultipleHiddenInput
     )
 
     def __init__(self, *args: Any, reach: QuerySet[Account], **kwargs: Any) -> None:
@@ -86,6 +85,14 @@ class PartnerMembershipForm(MembershipForm):
         accounts = self.fields["accounts"]
         assert isinstance(accounts, forms.ModelMultipleChoiceField)
         accounts.queryset = reach.order_by("name")
+
+    def chosen(self) -> QuerySet[Account]:
+        """The accounts to show as chosen: the posted ones (or the member's), within reach only,
+        so an id from elsewhere never shows its name."""
+        field = self.fields["accounts"]
+        assert isinstance(field, forms.ModelMultipleChoiceField) and field.queryset is not None
+        ids = [str(value) for value in self["accounts"].value() or []]
+        return field.queryset.filter(pk__in=[value for value in ids if value.isdigit()])
 
     def clean_all_services(self) -> bool:
         return True  # partner users are not limited by service

@@ -8,11 +8,11 @@ from typing import Any
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from django.contrib import messages
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from backstop import ratelimit
@@ -20,12 +20,13 @@ from backstop.audit import events
 from backstop.tenancy import members, partner_members
 from backstop.tenancy import permissions as perms
 from backstop.tenancy.forms_partner import OPENS_ACCOUNTS, PartnerMembershipForm, PartnerNewUserForm
-from backstop.tenancy.models import Membership, Partner
+from backstop.tenancy.models import Account, Membership, Partner
 from backstop.tenancy.scoping import forget_memberships
 from backstop.tenancy.views.decorators import is_htmx, partner_view
 from backstop.tenancy.views.users import ADD_USER_LIMIT, PAGE_SIZE
 
 TEMPLATES = "tenancy/partner_settings/"
+ACCOUNTS_PAGE_SIZE = 20  # accounts per page of the accessible-accounts picker
 
 
 def _members(partner: Partner) -> QuerySet[Membership]:
@@ -74,12 +75,34 @@ def user_list(request: HttpRequest, partner: Partner, membership: Membership) ->
     return render(request, template, context)
 
 
-def _form_context(partner: Partner, form: PartnerMembershipForm, **extra: Any) -> dict[str, Any]:
+def _account_page(reach: QuerySet[Account], query: str, number: str | None) -> Page:
+    """One page of the accounts the picker offers, those whose name or e-mail holds `query`."""
+    rows = reach.order_by("name", "pk")
+    if query:
+        rows = rows.filter(Q(name__icontains=query) | Q(email__icontains=query))
+    return Paginator(rows, ACCOUNTS_PAGE_SIZE).get_page(number)
+
+
+def _form_context(
+    request: HttpRequest,
+    partner: Partner,
+    form: PartnerMembershipForm,
+    reach: QuerySet[Account],
+    **extra: Any,
+) -> dict[str, Any]:
+    # The picker: the chosen accounts and one page of the search, never the whole reach. The
+    # page's own ?q= and ?page= pick that page (the "more" link without JavaScript).
+    chosen = list(form.chosen())
+    query = request.GET.get("q", "").strip()
     return {
         "partner": partner,
         "form": form,
         "tab": "users",
         "opens_accounts": sorted(OPENS_ACCOUNTS),
+        "chosen": chosen,
+        "chosen_ids": {account.pk for account in chosen},
+        "results": _account_page(reach, query, request.GET.get("page")),
+        "query": query,
         **extra,
     }
 
@@ -88,7 +111,7 @@ def _form_context(partner: Partner, form: PartnerMembershipForm, **extra: Any) -
 def user_new(request: HttpRequest, partner: Partner, membership: Membership) -> HttpResponse:
     reach = partner_members.partner_reach(partner)
     form = PartnerNewUserForm(request.POST or None, reach=reach)
-    context = _form_context(partner, form, is_new=True)
+    context = _form_context(request, partner, form, reach, is_new=True)
     # "Already exists" tells whether an address has a Backstop user: limit the tries.
     if request.method == "POST" and not ratelimit.allow(f"add-partner-user:{partner.pk}", *ADD_USER_LIMIT):
         form.add_error(None, "Too many users added in the last hour. Try again later.")
@@ -143,7 +166,19 @@ def user_edit(
                 events.permissions_changed(request, partner, text)
             messages.success(request, f"Permissions of {member.user.email} saved.")
             return redirect("partner_users", partner_id=partner.pk)
-    return render(request, TEMPLATES + "user_form.html", _form_context(partner, form, member=member))
+    context = _form_context(request, partner, form, reach, member=member)
+    return render(request, TEMPLATES + "user_form.html", context)
+
+
+@partner_view(perms.MANAGE_USERS)
+@require_GET
+def account_search(request: HttpRequest, partner: Partner, membership: Membership) -> HttpResponse:
+    """The picker's search (htmx): a page of the partner's accounts matching the text. Only the
+    partner's reach is searched, so another tenant's account never shows, whatever the text."""
+    query = request.GET.get("q", "").strip()
+    results = _account_page(partner_members.partner_reach(partner), query, request.GET.get("page"))
+    context = {"partner": partner, "results": results, "query": query, "chosen_ids": set()}
+    return render(request, TEMPLATES + "partials/account_results.html", context)
 
 
 @partner_view(perms.MANAGE_USERS)

@@ -46,10 +46,13 @@ def _account_nav(access: AccountAccess) -> list[NavItem]:
     return items
 
 
-def _partner_nav(membership: Membership, partner: Partner) -> list[NavItem]:
+def _partner_nav(membership: Membership, partner: Partner, has_resellers: bool) -> list[NavItem]:
     """The portal of `partner`, for a role of it or of a partner above it (a distributor's)."""
     pk = partner.pk
     items = [NavItem("Dashboard", "speedometer2", reverse("partner_dashboard", args=[pk]), "dashboard")]
+    if has_resellers and membership.allows(perms.PARTNER_VIEW_DASHBOARD):
+        url = reverse("partner_resellers", args=[pk])
+        items.append(NavItem("Resellers", "diagram-3", url, "partner_resellers"))
     if membership.allows(perms.PARTNER_VIEW_AUDIT):
         url = reverse("partner_audit", args=[pk])
         items.append(NavItem("Security Audit", "shield-lock", url, "partner_audit"))
@@ -94,6 +97,23 @@ def _partner_visit(access: AccountAccess) -> PartnerVisit | None:
 NAV_PARTNERS_SHOWN = 30  # the user menu lists a distributor's resellers up to this many
 
 
+def _has_resellers(portal: Partner, fetched: list[Partner], cut: bool) -> bool:
+    """Whether the portal's partner has a partner below it: read from the menu's partners when
+    they are all there (no query), else asked."""
+    if any(p.parent_id == portal.pk for p in fetched):
+        return True
+    return cut and Partner.objects.filter(parent_id=portal.pk).exists()
+
+
+def _all_resellers_url(fetched: list[Partner], own: set[int | None]) -> str:
+    """The Resellers page of the user's first own partner with partners below it (in the menu's
+    order, a partner comes right before its subtree); "" when none shows one."""
+    for partner in fetched:
+        if partner.pk in own and any(p.parent_id == partner.pk for p in fetched):
+            return reverse("partner_resellers", args=[partner.pk])
+    return ""
+
+
 def navigation(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
@@ -105,14 +125,18 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         access = account_access(user, account) if account else None
         request.nav_account_access = access  # type: ignore[attr-defined]  # for the billing banner
     reachable = Partner.objects.restrict(user, perms.PARTNER_VIEW_DASHBOARD).order_by("lineage", "name")
-    partners = list(reachable[:NAV_PARTNERS_SHOWN])
+    fetched = list(reachable[: NAV_PARTNERS_SHOWN + 1])  # one more tells that the list is cut
+    partners = fetched[:NAV_PARTNERS_SHOWN]
     own = {m.partner_id for m in memberships_of(user)}
     for partner in partners:
         partner.nav_below = partner.pk not in own  # type: ignore[attr-defined]  # indented under its parent
     context: dict[str, Any] = {"nav_partners": partners}
+    if len(fetched) > NAV_PARTNERS_SHOWN:
+        context["nav_all_resellers"] = _all_resellers_url(fetched, own)
     if membership is not None:
         portal = getattr(request, "portal_partner", None) or membership.partner
-        context.update(nav_partner=portal, nav_items=_partner_nav(membership, portal))
+        has_resellers = _has_resellers(portal, fetched, cut=len(fetched) > NAV_PARTNERS_SHOWN)
+        context.update(nav_partner=portal, nav_items=_partner_nav(membership, portal, has_resellers))
         if membership.partner_id != portal.pk:  # a distributor's user in a reseller's portal
             context["nav_portal_parent"] = membership.partner
     elif access is not None:

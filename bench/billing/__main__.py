@@ -30,7 +30,6 @@ import argparse
 import json
 import random
 import re
-import shutil
 import statistics
 import sys
 import tempfile
@@ -40,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import benchkit
-from benchkit import log
+from benchkit import Table, log, mib
 
 from . import env
 
@@ -55,43 +54,6 @@ def machine() -> str:
     import django
 
     return benchkit.machine(f"Django {django.__version__}, SQLite {sqlite3.sqlite_version}")
-
-
-class Table:
-    """Figure, value, target, PASS/FAIL (blank: no target)."""
-
-    def __init__(self) -> None:
-        self.rows: list[tuple[str, str, str, str]] = []
-        self.failed: list[str] = []
-
-    def info(self, name: str, value: str) -> None:
-        self.rows.append((name, value, "", ""))
-
-    def below(self, name: str, value: float, target: float, unit: str, fmt: str = ".1f") -> bool:
-        ok = value < target
-        self.rows.append((name, f"{value:{fmt}} {unit}", f"< {target:g} {unit}", "PASS" if ok else "FAIL"))
-        if not ok:
-            self.failed.append(name)
-        return ok
-
-    def error(self, name: str, text: str) -> None:
-        self.rows.append((name, text, "", "ERROR"))
-        self.failed.append(name)
-
-    def lines(self) -> list[str]:
-        head = ("figure", "value", "target", "")
-        widths = [max(len(r[i]) for r in [head, *self.rows]) for i in range(4)]
-
-        def fmt(row: tuple[str, ...]) -> str:
-            return "  ".join(
-                c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
-            )
-
-        return [fmt(head), "-" * len(fmt(head)), *(fmt(r) for r in self.rows)]
-
-
-def mib(n: int) -> str:
-    return f"{n / 2**20:,.0f} MiB"
 
 
 def month_end_day() -> date:
@@ -154,22 +116,7 @@ def main(argv: list[str] | None = None) -> int:
 
         traceback.print_exc()
         table.error("benchmark", f"{type(exc).__name__}: {exc}")
-    finally:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        out = Path(tempfile.gettempdir()) / f"bs-bench-billing-results-{stamp}.json"
-        out.write_text(json.dumps(results, indent=2, default=str))
-        if args.keep:
-            log(f"kept {work}")
-        else:
-            from django.db import connections
-
-            connections.close_all()
-            shutil.rmtree(work, ignore_errors=True)
-    print("\n" + "\n".join([*details, "", *table.lines()]), flush=True)  # noqa: T201
-    print(f"\nresults: {out}", flush=True)  # noqa: T201
-    if table.failed:
-        print(f"FAILED: {', '.join(table.failed)}", file=sys.stderr)  # noqa: T201
-    return 1 if table.failed else 0
+    return benchkit.finish("billing", work, args.keep, results, details, table)
 
 
 class Bench:
@@ -434,7 +381,7 @@ class Bench:
                 if response.status_code != 200:
                     raise RuntimeError(f"{name}: HTTP {response.status_code}")
             all_times += times
-            p50, p95 = statistics.median(times), _p95(times)
+            p50, p95 = statistics.median(times), benchkit.p95(times)
             self.results.setdefault("page", {})[name] = {
                 "query": query,
                 "htmx": bool(headers),
@@ -455,7 +402,7 @@ class Bench:
         if all_times:
             self.table.info(
                 "Billing > Status, every request",
-                f"p50 {statistics.median(all_times):.1f} ms, p95 {_p95(all_times):.1f} ms, "
+                f"p50 {statistics.median(all_times):.1f} ms, p95 {benchkit.p95(all_times):.1f} ms, "
                 f"max {max(all_times):.1f} ms ({len(all_times)})",
             )
         if profiler is not None and self.args.profile:
@@ -486,7 +433,7 @@ class Bench:
             times.append((time.perf_counter() - started) * 1000)
             if response.status_code != 200:
                 raise RuntimeError(f"drill-down: HTTP {response.status_code}")
-        p50, p95 = statistics.median(times), _p95(times)
+        p50, p95 = statistics.median(times), benchkit.p95(times)
         self.results["drill_down"] = {"ms": times, "p50": p50, "p95": p95}
         self.details.append(
             f"drill-down of one account: p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {max(times):.1f} ms"
@@ -576,10 +523,6 @@ def warm_up() -> None:
     from django.urls import reverse
 
     reverse("billing_partner_status", args=[1])
-
-
-def _p95(values: list[float]) -> float:
-    return statistics.quantiles(values, n=20, method="inclusive")[-1] if len(values) > 1 else values[0]
 
 
 def _count_by(items: Any, key: Any) -> dict[str, int]:

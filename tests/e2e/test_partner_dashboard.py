@@ -13,6 +13,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
+from backstop.backups import summary
 from backstop.backups.models import BackupTask, Entity
 from backstop.billing.models import BillingProfile, Subscription
 from backstop.tenancy.models import Account, Membership, Partner
@@ -53,6 +54,7 @@ def build() -> tuple[Partner, str]:
                 last_result=result,
                 size=(i + 1) * 700_000_000 if result else 0,
             )
+        summary.refresh([account.pk])  # as the runner does when a backup ends
     return partner, user.email
 
 

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from backstop.audit.models import AuditEvent
+from backstop.backups import summary
 from backstop.backups.models import BackupTask, Entity
 from backstop.billing.models import Invoice, InvoiceLine, Subscription
 from backstop.tenancy.models import Account, Partner
@@ -42,7 +43,7 @@ def entity(
     task = BackupTask.objects.filter(account=account).first() or BackupTask.objects.create(
         account=account, service=str(kw.pop("service", "box")), name="Box backup"
     )
-    return Entity.objects.create(
+    made = Entity.objects.create(
         account=account,
         task=task,
         key=name,
@@ -53,6 +54,8 @@ def entity(
         size=size,
         **kw,
     )
+    summary.refresh([account.pk])  # as the runner does when a backup ends
+    return made
 
 
 def bill(
@@ -355,3 +358,32 @@ def test_add_account_button_for_those_who_may_add(board: Board) -> None:
     client = Client()
     client.force_login(h.sam)
     assert 'data-testid="add-account"' in client.get(board.url).content.decode()
+
+
+def test_a_distributor_sees_which_reseller_holds_each_account_and_filters_by_it(board: Board) -> None:
+    h = board.h
+    url = reverse("partner_dashboard", args=[h.globalnet.pk])
+    client = h.client(h.gina)
+    html = client.get(url).content.decode()
+    assert 'data-testid="filter-reseller"' in html
+    options = re.findall(r'<option value="(\d+)"[^>]*>([^<]+)</option>', html)
+    assert {name for _, name in options} == {"Alpha IT", "Beta IT"}  # never Solo Services
+    holders = dict(
+        re.findall(r'title="Open the account">([^<]+)</a>.*?data-testid="reseller">(.*?)</td>', html, re.S)
+    )
+    assert holders["Alpha One"] == "Alpha IT" and holders["Beta Two"] == "Beta IT"
+    assert "Globalnet" in holders["Globalnet Labs"]  # its own account: the portal's name, greyed
+
+    only_alpha = client.get(url, {"reseller": h.alpha.pk}).content.decode()
+    assert set(listed(only_alpha)) == h.names_under(h.alpha) | {"Expired Co", "Monthly Co", "Annual Co"}
+    # Another branch's partner, or one's own parent, matches nothing: never their accounts.
+    assert listed(client.get(url, {"reseller": h.solo.pk}).content.decode()) == []
+    alpha_board = h.client(h.alan).get(
+        reverse("partner_dashboard", args=[h.alpha.pk]), {"reseller": h.globalnet.pk}
+    )
+    assert listed(alpha_board.content.decode()) == []
+
+
+def test_a_reseller_without_partners_below_has_no_reseller_column(board: Board) -> None:
+    html = board.h.client(board.h.alan).get(board.url).content.decode()
+    assert 'data-testid="filter-reseller"' not in html and "<th>Reseller</th>" not in html

@@ -488,3 +488,31 @@ class AccountStorage(models.Model):
             "account_name": self.account_name,
         }
         return {key: value for key, value in fields.items() if value}
+
+
+class AccountBackupSummary(models.Model):
+    """An account's backup status and stored size, kept by `backups.summary` wherever an entity's
+    last result, size or liveness changes, so a partner's dashboard reads one row per account
+    instead of every entity (P-DASH). No row: never backed up."""
+
+    class State(models.TextChoices):
+        NONE = "none", "No backup"
+        SUCCESSFUL = "ok", "Successful"
+        PARTIAL = "partial", "Partially failed"
+        FAILED = "failed", "Failed"
+
+    account = models.OneToOneField(
+        Account, on_delete=models.CASCADE, primary_key=True, related_name="backup_summary"
+    )
+    state = models.CharField(max_length=10, choices=State.choices, default=State.NONE)
+    size = models.BigIntegerField(default=0, help_text="Bytes in the last snapshots of the entities kept.")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = (
+            models.Index(fields=("state",), name="backup_summary_state_idx"),
+            models.Index(fields=("size",), name="backup_summary_size_idx"),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: {self.get_state_display()}"

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from django.db import close_old_connections
 
-from backstop.backups import jobs, signals
+from backstop.backups import jobs, signals, summary
 from backstop.backups.models import BackupTask, Entity, Job, JobLog
 from backstop.backups.pipeline import EntityBackup, RunResult, Stopped
 from backstop.backups.services import (
@@ -173,6 +173,7 @@ def run_backup(job: Job) -> None:
     if not jobs.finish(job, status, result=result.as_dict() if result else None, error=error, **progress):
         return
     Entity.objects.filter(pk=entity.pk).update(last_result=status)
+    summary.refresh([entity.account_id])
     entity.refresh_from_db()
     settle_entity_status(entity)
     # Job and activity statuses of a finished job are the same words.

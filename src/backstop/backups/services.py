@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from backstop.backups import jobs, signals
+from backstop.backups import jobs, signals, summary
 from backstop.backups.models import DELETE_GRACE, ActivityEvent, BackupTask, Entity, Job
 from backstop.connectors.base import EntityInfo
 from backstop.tenancy.models import Account
@@ -139,6 +139,8 @@ def sync_entities(
                 counts["archived"] += 1
         BackupTask.objects.filter(pk=task.pk).update(discovered_at=now)
         task.discovered_at = now
+        if counts["archived"] or counts["returned"]:
+            summary.refresh([task.account_id])
     if new and not first:
         announce(signals.entities_discovered, task, task=task, entities=new)
     return counts
@@ -200,11 +202,14 @@ def delete_entities(entities: Iterable[Entity], now: datetime | None = None) -> 
     """Gone from the pages at once; the data is purged after the grace (purge_due)."""
     now = now or timezone.now()
     count = 0
+    accounts: set[int] = set()
     for entity in entities:
         if entity.deleted_at is None:
             Entity.objects.filter(pk=entity.pk).update(deleted_at=now)
             _cancel_open_jobs(Job.objects.filter(entity=entity))
+            accounts.add(entity.account_id)
             count += 1
+    summary.refresh(accounts)
     return count
 
 
@@ -213,6 +218,7 @@ def delete_task(task: BackupTask, now: datetime | None = None) -> None:
     BackupTask.objects.filter(pk=task.pk).update(deleted_at=now)
     task.deleted_at = now
     _cancel_open_jobs(Job.objects.filter(task=task))
+    summary.refresh([task.account_id])
 
 
 def _cancel_open_jobs(queryset: Any) -> None:
@@ -339,6 +345,7 @@ def purge_due(now: datetime | None = None) -> dict[str, int]:
     doomed += [
         e for e in archived if e.archived_at and e.archived_at < now - timedelta(days=e.task.archive_days)
     ]
+    purged: set[int] = set()
     for entity in doomed:
         try:
             if entity.last_snapshot:
@@ -348,7 +355,9 @@ def purge_due(now: datetime | None = None) -> dict[str, int]:
             continue
         entity.delete()
         request_prune(entity.account)
+        purged.add(entity.account_id)
         counts["entities"] += 1
+    summary.refresh(purged)
     for task in BackupTask.objects.filter(deleted_at__lt=now - DELETE_GRACE):
         if not Entity.objects.filter(task=task).exists():
             task.delete()

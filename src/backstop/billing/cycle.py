@@ -61,6 +61,7 @@ from backstop.billing.models import (
 )
 from backstop.billing.money import DEFAULT_CURRENCY, to_minor
 from backstop.billing.prices import PriceBook
+from backstop.billing.signals import bill_changed
 from backstop.billing.subscriptions import add_months, add_years
 from backstop.tenancy.models import Account, Partner
 from backstop.tenancy.permissions import SERVICES
@@ -254,6 +255,7 @@ def issue(draft: Draft) -> Invoice | None:
         for line in draft.lines:
             line.invoice = invoice
         InvoiceLine.objects.bulk_create(draft.lines, batch_size=1000)
+    bill_changed.send_robust(Invoice, invoice=invoice)
     return invoice
 
 

@@ -21,6 +21,7 @@ from backstop.billing.gateways import gateway
 from backstop.billing.gateways.base import CardInfo, GatewayError, WebhookEvent
 from backstop.billing.models import BillingProfile, Card, Invoice, Payment
 from backstop.billing.money import format_money
+from backstop.billing.signals import bill_changed
 from backstop.tenancy.models import Account, Partner
 
 log = logging.getLogger(__name__)
@@ -164,6 +165,7 @@ def _failed(invoice: Invoice, payment: Payment | None, message: str, now: dateti
     invoice.charge_failed_at = now
     invoice.failure_message = message[:300]
     invoice.save(update_fields=["charge_failed_at", "failure_message"])
+    bill_changed.send_robust(Invoice, invoice=invoice)
     if first_failure:
         notices.queue(invoice, "charge_failed")
     return payment
@@ -179,6 +181,7 @@ def mark_paid(invoice: Invoice, via: str, now: datetime | None = None) -> bool:
     if not updated:
         return False
     invoice.refresh_from_db()
+    bill_changed.send_robust(Invoice, invoice=invoice)
     notices.queue(invoice, "receipt")
     return True
 

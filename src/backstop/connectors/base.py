@@ -64,7 +64,9 @@ class EntityInfo:
     key: str  # stable id at the source (Box user id, the IMAP login)
     name: str  # display name
     email: str = ""
-    kind: str = "user"  # "user", "mailbox"
+    # "user", "mailbox". Exchange mailboxes without a licence are "unlicensed_mailbox",
+    # "shared_mailbox" or "resource_mailbox": the partner usage report reads them so.
+    kind: str = "user"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 

@@ -8,7 +8,7 @@ class TenancyConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from backstop.backups.signals import backup_finished
+        from backstop.billing.signals import bill_changed
         from backstop.tenancy import receivers
 
-        backup_finished.connect(receivers.backup_finished, dispatch_uid="tenancy.dashboard")
+        bill_changed.connect(receivers.bill_changed, dispatch_uid="tenancy.dashboard")

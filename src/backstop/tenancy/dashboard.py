@@ -9,10 +9,11 @@ Statuses, in words:
 - account: a trial in progress, expiring (its last 5 days), expired (ended without a plan: the grace,
   or purged), or subscribed Monthly / Annual (a plan chosen during the trial counts as subscribed:
   paying starts when the trial ends). Accounts without a subscription and without a trial: "none".
-- backup: from the last result of each entity of the account's live tasks (archived and deleted
-  entities left out): none (no result yet), successful (all succeeded), failed (all failed),
-  partially failed (anything else).
-- billing: as Billing > Status reads it (`billing.status`), over the bills of the partner's subtree.
+- backup: each account's summary row (`backups.summary`, kept where backups end): none (no result
+  yet), successful (all its live entities' last backups succeeded), failed (all failed), partially
+  failed (anything else); with the stored size. No page reads the entities.
+- billing: as Billing > Status reads it (`billing.status`), over the bills of the partner's subtree;
+  the only figures kept in the cache (a minute, or until a bill of the subtree changes).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from django.core.cache import cache
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
-from backstop.backups.models import BackupTask, Entity, Job
+from backstop.backups.models import AccountBackupSummary
 from backstop.billing import status as billing_status
 from backstop.billing.models import EXPIRING_DAYS, Invoice, InvoiceLine, Subscription
 from backstop.tenancy.models import Account, Membership, Partner
@@ -53,14 +54,12 @@ ACCOUNT_LABELS = {
     ANNUAL: "Annual",
     NO_PLAN: "No subscription",
 }
-# Backup status codes.
-NO_BACKUP, SUCCESSFUL, PARTIAL, FAILED = "none", "ok", "partial", "failed"
-BACKUP_LABELS = {
-    NO_BACKUP: "No backup",
-    SUCCESSFUL: "Successful",
-    PARTIAL: "Partially failed",
-    FAILED: "Failed",
-}
+# Backup status codes: kept per account by backups.summary where backups end.
+Backup = AccountBackupSummary.State
+NO_BACKUP, SUCCESSFUL, PARTIAL, FAILED = (
+    str(v) for v in (Backup.NONE, Backup.SUCCESSFUL, Backup.PARTIAL, Backup.FAILED)
+)
+BACKUP_LABELS = {str(code): str(label) for code, label in Backup.choices}
 # Billing status codes (billing.status's).
 BILLING_LABELS = {
     billing_status.CURRENT: "Current",
@@ -86,7 +85,6 @@ BILLING_STYLES = {
 }
 CACHE_SECONDS = 60
 SORTS = ("name", "-name", "size", "-size", "status", "-status")
-RESULTS = (Job.Status.SUCCEEDED, Job.Status.PARTIAL, Job.Status.FAILED)
 
 
 def reached(membership: Membership) -> QuerySet[Account]:
@@ -147,93 +145,30 @@ def _state_of(ends: date | None, state: str | None, plan: str | None, on: date) 
     return EXPIRING if (ends - on).days <= EXPIRING_DAYS else IN_PROGRESS
 
 
-# -- backup status --------------------------------------------------------------------------------
+# -- backup status ---------------------------------------------------------------------------------
 
 
-def _results(accounts: QuerySet[Account]) -> QuerySet[Any]:
-    """Per account: how many entities' last backup succeeded, partially succeeded, failed, and the
-    stored size of its live backups: one grouped pass over the accounts' entities."""
-    live = ~Q(status=Entity.Status.ARCHIVED)
-    deleted_tasks = BackupTask.objects.filter(deleted_at__isnull=False).values("pk")
-    return (
-        Entity.objects.filter(account__in=accounts.values("pk"), deleted_at__isnull=True)
-        .exclude(task__in=deleted_tasks)
-        .order_by()
-        .values("account_id")
-        .annotate(
-            size=Coalesce(Sum("size"), 0),
-            ok=Count("pk", filter=live & Q(last_result=Job.Status.SUCCEEDED)),
-            part=Count("pk", filter=live & Q(last_result=Job.Status.PARTIAL)),
-            bad=Count("pk", filter=live & Q(last_result=Job.Status.FAILED)),
-        )
-    )
-
-
-def _state(ok: int, part: int, bad: int) -> str:
-    if not (ok or part or bad):
-        return NO_BACKUP
-    if not part and not bad:
-        return SUCCESSFUL
-    if not ok and not part:
-        return FAILED
-    return PARTIAL
-
-
-@dataclass(frozen=True)
-class Backups:
-    """Every account of a partner's subtree by backup status, with its stored size. Read in one
-    pass over the entities and kept in the cache for `CACHE_SECONDS` (a backup that ends shows
-    within that), so filtering by backup status or sorting by size costs no entity scan."""
-
-    ids: dict[str, frozenset[int]]  # ok, partial, failed (no backup: the rest)
-    sizes: dict[int, int]
-
-    def state_of(self, pk: int) -> str:
-        for code, ids in self.ids.items():
-            if pk in ids:
-                return code
-        return NO_BACKUP
-
-
-def backups(partner: Partner) -> Backups:
-    key = f"dash-backups:{partner.pk}:{generation(partner)}"
-    found = cache.get(key)
-    if isinstance(found, Backups):
-        return found
-    accounts = Account.objects.filter(subtree_filter(partner, "partner__"), partner_access=True)
-    ids: dict[str, set[int]] = {SUCCESSFUL: set(), PARTIAL: set(), FAILED: set()}
-    sizes: dict[int, int] = {}
-    for row in _results(accounts):
-        state = _state(row["ok"], row["part"], row["bad"])
-        if state != NO_BACKUP:
-            ids[state].add(row["account_id"])
-        sizes[row["account_id"]] = int(row["size"] or 0)
-    result = Backups({code: frozenset(pks) for code, pks in ids.items()}, sizes)
-    cache.set(key, result, CACHE_SECONDS)
-    return result
-
-
-def backup_condition(partner: Partner, code: str) -> Q:
-    """The accounts whose backup status is `code`."""
-    summary = backups(partner)
+def backup_condition(code: str) -> Q:
+    """The accounts whose backup status is `code` (no summary row: never backed up)."""
     if code == NO_BACKUP:
-        every = set().union(*summary.ids.values())
-        return ~Q(pk__in=sorted(every)) if every else Q()
-    return Q(pk__in=sorted(summary.ids[code]))
+        return Q(backup_summary__isnull=True) | Q(backup_summary__state=NO_BACKUP)
+    return Q(backup_summary__state=code)
 
 
-def backup_counts(partner: Partner, reached_ids: set[int]) -> dict[str, int]:
-    summary = backups(partner)
-    found = {code: len(ids & reached_ids) for code, ids in summary.ids.items()}
-    return {NO_BACKUP: len(reached_ids) - sum(found.values()), **found}
+def _summary(account: Account) -> AccountBackupSummary | None:
+    try:
+        return account.backup_summary
+    except AccountBackupSummary.DoesNotExist:
+        return None
 
 
 # -- the cache ------------------------------------------------------------------------------------
 
 
 def generation(partner: Partner) -> int:
-    """Bumped by every change the dashboard makes under `partner` (its cached figures are then
-    read again); otherwise they live for CACHE_SECONDS."""
+    """Bumped when a bill under `partner` is issued, paid or fails (`receivers.bill_changed`), and
+    by the dashboard's own changes: its cached billing figures are then read again; otherwise they
+    live for CACHE_SECONDS."""
     value = cache.get(f"dash-gen:{partner.pk}")
     return int(value) if value else 0
 
@@ -313,6 +248,24 @@ def billing_conditions(partner: Partner, on: date) -> dict[str, Q]:
     }
 
 
+# -- resellers -------------------------------------------------------------------------------------
+
+RESELLERS_LISTED = 200  # more than this: the filter is left out (the Resellers page lists them)
+
+
+def below_of(partner: Partner) -> QuerySet[Partner]:
+    """The partners below `partner` (resellers of a distributor, and theirs), not itself."""
+    return Partner.objects.filter(subtree_filter(partner)).exclude(pk=partner.pk)
+
+
+def resellers(partner: Partner) -> list[Partner]:
+    """The partners below `partner` for the list's Reseller filter, by name (empty: a partner with
+    no one below it, whose dashboard shows no Reseller column)."""
+    return list(
+        below_of(partner).order_by("name", "pk").only("pk", "name", "parent_id")[: RESELLERS_LISTED + 1]
+    )
+
+
 # -- filters --------------------------------------------------------------------------------------
 
 
@@ -328,6 +281,7 @@ class Filters:
     account: str = ""
     backup: str = ""
     billing: str = ""
+    reseller: str = ""  # a partner below the portal's (its whole branch), by id
     sort: str = "name"
 
     @classmethod
@@ -341,6 +295,7 @@ class Filters:
             account=pick("account", ACCOUNT_LABELS),
             backup=pick("backup", BACKUP_LABELS),
             billing=pick("billing", BILLING_LABELS),
+            reseller=value if (value := _text(data, "reseller", 20)).isdigit() else "",
             sort=pick("sort", SORTS, "name"),
         )
 
@@ -350,6 +305,7 @@ class Filters:
             "account": self.account,
             "backup": self.backup,
             "billing": self.billing,
+            "reseller": self.reseller,
             "sort": "" if self.sort == "name" else self.sort,
             **changes,
         }
@@ -360,7 +316,7 @@ class Filters:
 
     @property
     def any(self) -> bool:
-        return bool(self.q or self.account or self.backup or self.billing)
+        return bool(self.q or self.account or self.backup or self.billing or self.reseller)
 
     def sort_query(self, key: str) -> str:
         """The query that sorts by `key`, reversing it when it is the current sort."""
@@ -376,9 +332,13 @@ class Filters:
             else:
                 accounts = accounts.filter(conditions[self.account])
         if self.backup:
-            accounts = accounts.filter(backup_condition(partner, self.backup))
+            accounts = accounts.filter(backup_condition(self.backup))
         if self.billing:
             accounts = accounts.filter(billing_conditions(partner, on)[self.billing])
+        if self.reseller:
+            below = below_of(partner).filter(pk=int(self.reseller)).first()
+            # A partner outside the portal's branch matches nothing (never another branch's accounts).
+            accounts = accounts.filter(subtree_filter(below, "partner__")) if below else accounts.none()
         return accounts
 
     def ordered_ids(self, accounts: QuerySet[Account], partner: Partner, on: date) -> list[int]:
@@ -386,9 +346,11 @@ class Filters:
         key = self.sort.lstrip("-")
         descending = self.sort.startswith("-")
         if key == "size":
-            sizes = backups(partner).sizes
-            found = list(accounts.order_by("name", "pk").values_list("pk", flat=True))
-            return sorted(found, key=lambda pk: sizes.get(pk, 0), reverse=descending)
+            size = Coalesce("backup_summary__size", 0)
+            ordered = accounts.annotate(stored=size).order_by(
+                "-stored" if descending else "stored", "name", "pk"
+            )
+            return list(ordered.values_list("pk", flat=True))
         if key == "status":
             rank = {
                 code: i for i, code in enumerate((IN_PROGRESS, EXPIRING, EXPIRED, MONTHLY, ANNUAL, NO_PLAN))
@@ -434,24 +396,14 @@ class Tiles:
 
 
 def tiles(partner: Partner, membership: Membership, on: date, currency: str) -> Tiles:
-    """The three tiles over every account the role reaches, kept CACHE_SECONDS (or until the
-    dashboard changes an account of the partner)."""
-    key = f"dash-tiles:{partner.pk}:{generation(partner)}:{membership.pk}:{on.isoformat()}:{currency}"
-    found = cache.get(key)
-    if isinstance(found, Tiles):
-        return found
-    result = count_tiles(partner, membership, on, currency)
-    cache.set(key, result, CACHE_SECONDS)
-    return result
-
-
-def count_tiles(partner: Partner, membership: Membership, on: date, currency: str) -> Tiles:
-    """The tiles, counted: five grouped aggregate queries, whatever the number of accounts."""
+    """The three tiles over every account the role reaches: one grouped count over the accounts
+    with their subscriptions and backup summaries, and the billing map counted over their ids."""
     accounts = reached(membership)
     conditions = account_conditions(on)
     sums = accounts.order_by().aggregate(
         every=Count("pk"),
         **{code: Count("pk", filter=conditions[code]) for code in (IN_PROGRESS, EXPIRING, EXPIRED)},
+        **{f"backup_{code}": Count("pk", filter=backup_condition(code)) for code in BACKUP_LABELS},
     )
     total = sums["every"]
     result = Tiles(total=total, currency=currency)
@@ -460,12 +412,18 @@ def count_tiles(partner: Partner, membership: Membership, on: date, currency: st
         result.trial.append(
             Count_(code, label, STYLES[code], sums[code], urlencode({"account": code}), "account")
         )
-    reached_ids = set(accounts.values_list("pk", flat=True))
-    counts = backup_counts(partner, reached_ids)
     for code in (NO_BACKUP, SUCCESSFUL, PARTIAL, FAILED):
         result.backup.append(
-            Count_(code, BACKUP_LABELS[code], BACKUP_STYLES[code], counts[code], f"backup={code}", "backup")
+            Count_(
+                code,
+                BACKUP_LABELS[code],
+                BACKUP_STYLES[code],
+                sums[f"backup_{code}"],
+                f"backup={code}",
+                "backup",
+            )
         )
+    reached_ids = set(accounts.values_list("pk", flat=True))
     # Billing from the per-partner map (two grouped queries, cached), counted over the role's reach.
     statuses = billings(partner, on)
     number = {billing_status.CURRENT: 0, billing_status.DUE: 0, billing_status.OVERDUE: 0}
@@ -509,6 +467,7 @@ class Links:
     billing: str
     delete: str
     cancel_delete: str
+    partner_id: int
 
     @classmethod
     def of(cls, partner: Partner) -> Links:
@@ -519,6 +478,7 @@ class Links:
             billing=reverse("billing_partner_account", args=[SLOT, SLOT + 1]),
             delete=reverse("partner_account_delete", args=[partner.pk, SLOT]),
             cancel_delete=reverse("partner_account_cancel_delete", args=[partner.pk, SLOT]),
+            partner_id=partner.pk,
         )
 
 
@@ -551,6 +511,12 @@ class Row:
         return self.links.cancel_delete.replace(str(SLOT), str(self.account.pk))
 
     @property
+    def reseller(self) -> str:
+        """The partner below the portal's that holds the account ("" when the portal's own)."""
+        owner = self.account.partner
+        return owner.name if owner is not None and owner.pk != self.links.partner_id else ""
+
+    @property
     def state_label(self) -> str:
         return ACCOUNT_LABELS[self.state]
 
@@ -577,8 +543,11 @@ class Row:
 
 def rows(partner: Partner, account_ids: list[int], on: date) -> list[Row]:
     """The page's rows in the order of `account_ids`: three queries whatever the page."""
-    found = Account.objects.filter(pk__in=account_ids).select_related("subscription").in_bulk()
-    summary = backups(partner)
+    found = (
+        Account.objects.filter(pk__in=account_ids)
+        .select_related("subscription", "backup_summary", "partner")
+        .in_bulk()
+    )
     links = Links.of(partner)
     billing = billings(partner, on)
     result = []
@@ -587,7 +556,8 @@ def rows(partner: Partner, account_ids: list[int], on: date) -> list[Row]:
         if account is None:
             continue
         state = account_state(account, on)
-        backup, size = summary.state_of(pk), summary.sizes.get(pk, 0)
+        summary = _summary(account)
+        backup, size = (summary.state, summary.size) if summary else (NO_BACKUP, 0)
         result.append(
             Row(
                 account=account,

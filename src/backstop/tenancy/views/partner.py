@@ -72,6 +72,8 @@ def dashboard(request: HttpRequest, partner: Partner, membership: Membership) ->
         "account_choices": board.ACCOUNT_LABELS,
         "backup_choices": board.BACKUP_LABELS,
         "billing_choices": board.BILLING_LABELS,
+        "resellers": board.resellers(partner),
+        "resellers_listed": board.RESELLERS_LISTED,
         "can_subscribe": membership.allows(perms.PARTNER_SUBSCRIBE),
         "can_delete": membership.allows(perms.MANAGE_ACCOUNT),
         "can_billing": membership.allows(perms.PARTNER_VIEW_BILLING),

@@ -8,12 +8,15 @@ import html
 import re
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from backstop.audit.models import AuditEvent
 from backstop.tenancy import permissions as perms
-from backstop.tenancy.models import Partner
+from backstop.tenancy.models import Membership, Partner
 from tests.audit.util import audit, csv_of, days_ago, page_of
+from tests.factories import AccountFactory, MembershipFactory, PartnerFactory, UserFactory
 from tests.hierarchy import Hierarchy, hierarchy_fixture  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.django_db
@@ -69,10 +72,14 @@ def test_each_partner_sees_its_subtree_and_never_a_siblings_events(events: Hiera
     assert shown(bea.get(url(events.beta))) == {"Beta One event", "Beta Two event", "Beta IT own"}
     sol = events.client(events.sol)
     assert shown(sol.get(url(events.solo))) == {"Solo One event", "Solo Two event", "Solo Services own"}
-    # The distributor's audit covers every customer under it, and its own events.
+    # The distributor's audit covers its whole subtree: every customer under it, its own portal's
+    # events and its resellers' portals' events.
     gina = events.client(events.gina)
     under = {f"{name} event" for name in events.names_under(events.globalnet)}
-    assert shown(gina.get(url(events.globalnet))) == under | {"Globalnet own"}
+    portals = {"Globalnet own", "Alpha IT own", "Beta IT own"}
+    assert shown(gina.get(url(events.globalnet))) == under | portals
+    # In a reseller's portal, the distributor's user sees that reseller's subtree, not its own.
+    assert shown(gina.get(url(events.alpha))) == {"Alpha One event", "Alpha Two event", "Alpha IT own"}
     assert not any("Solo" in text for text in shown(gina.get(url(events.globalnet))))
 
     # A sibling's, a parent's or an unrelated partner's audit is not found, page or CSV.
@@ -120,3 +127,170 @@ def test_the_csv_holds_exactly_what_the_filtered_page_shows(events: Hierarchy) -
     }
     own = csv_of(alan.get(url(events.alpha, f"user={events.alpha.email}&format=csv")))
     assert [(r["Account"], r["Description"]) for r in own] == [("", "Alpha IT own")]
+
+
+PARTNER_RE = re.compile(r'data-testid="audit-partner">([^<]*)<')
+
+
+def whose(response: object) -> set[tuple[str, str]]:
+    """(partner column, description) of each row on the page."""
+    html = page_of(response)  # type: ignore[arg-type]
+    rows = re.findall(r'<tr data-testid="audit-row".*?</tr>', html, re.S)
+    result = set()
+    for row in rows:
+        owner = PARTNER_RE.search(row)
+        text = DESCRIPTION_RE.search(row)
+        assert owner is not None and text is not None
+        result.add((html_text(owner.group(1)), html_text(text.group(1))))
+    return result
+
+
+def html_text(value: str) -> str:
+    return html.unescape(value.strip())
+
+
+@pytest.fixture
+def deeper(events: Hierarchy) -> Partner:
+    """A second level under Globalnet: the sub-distributor Gamma and its reseller Gamma Shop, each
+    with a portal event, the shop with a customer and its event."""
+    gamma = PartnerFactory(name="Gamma", kind=Partner.Kind.DISTRIBUTOR, parent=events.globalnet)
+    shop = PartnerFactory(name="Gamma Shop", kind=Partner.Kind.RESELLER, parent=gamma)
+    customer = AccountFactory(name="Gamma Shop One", partner=shop)
+    audit("Gamma own", partner=gamma, performed_by="gus@gamma.test")
+    audit("Gamma Shop own", partner=shop, performed_by="gil@shop.test")
+    audit("Gamma Shop One event", account=customer, performed_by="owner@shop-one.test")
+    gamma.refresh_from_db()
+    return gamma
+
+
+def test_a_distributors_audit_says_whose_each_event_is_and_filters_by_partner(
+    events: Hierarchy, deeper: Partner
+) -> None:
+    gina = events.client(events.gina)
+    h = events
+    # A distributor's user visiting a reseller's customer: the account's event, so Alpha IT's.
+    audit("Gina in Alpha One", account=h.account("Alpha One"), partner=h.globalnet, performed_by="gina")
+    assert whose(gina.get(url(h.globalnet))) == {
+        ("Globalnet", "Globalnet own"),
+        ("Globalnet", "Globalnet Labs event"),
+        ("Alpha IT", "Alpha IT own"),
+        ("Alpha IT", "Alpha One event"),
+        ("Alpha IT", "Alpha Two event"),
+        ("Alpha IT", "Gina in Alpha One"),
+        ("Beta IT", "Beta IT own"),
+        ("Beta IT", "Beta One event"),
+        ("Beta IT", "Beta Two event"),
+        ("Gamma", "Gamma own"),
+        ("Gamma Shop", "Gamma Shop own"),
+        ("Gamma Shop", "Gamma Shop One event"),
+    }
+    # The Partner filter: the events that belong to that partner (its portal, its own customers).
+    alpha_only = {"Alpha IT own", "Alpha One event", "Alpha Two event", "Gina in Alpha One"}
+    assert shown(gina.get(url(h.globalnet, f"partner={h.alpha.pk}"))) == alpha_only
+    assert shown(gina.get(url(h.globalnet, f"partner={h.globalnet.pk}"))) == {
+        "Globalnet own",
+        "Globalnet Labs event",
+    }
+    assert shown(gina.get(url(h.globalnet, f"partner={deeper.pk}"))) == {"Gamma own"}
+    # With the other filters, and in the CSV: the same rows, with their partner and its id.
+    query = f"partner={h.alpha.pk}&q=alpha"
+    on_page = shown(gina.get(url(h.globalnet, query)))
+    rows = csv_of(gina.get(url(h.globalnet, query + "&format=csv")))
+    assert on_page == {"Alpha IT own", "Alpha One event", "Alpha Two event", "Gina in Alpha One"}
+    assert {(r["Partner"], r["Partner id"], r["Account"], r["Description"]) for r in rows} == {
+        ("Alpha IT", h.alpha.code, "", "Alpha IT own"),
+        ("Alpha IT", h.alpha.code, "Alpha One", "Alpha One event"),
+        ("Alpha IT", h.alpha.code, "Alpha Two", "Alpha Two event"),
+        ("Alpha IT", h.alpha.code, "Alpha One", "Gina in Alpha One"),
+    }
+    # Another tree's partner in the filter finds nothing.
+    assert shown(gina.get(url(h.globalnet, f"partner={h.solo.pk}"))) == set()
+    assert csv_of(gina.get(url(h.globalnet, f"partner={h.solo.pk}&format=csv"))) == []
+
+    # The filters offer the subtree as a tree, and the accounts under their partners.
+    page = page_of(gina.get(url(h.globalnet)))
+    partner_select = re.search(r'<select[^>]*name="partner".*?</select>', page, re.S)
+    assert partner_select is not None
+    options = [
+        html.unescape(o) for o in re.findall(r'<option value="\d+"[^>]*>([^<]*)<', partner_select.group(0))
+    ]
+    indent = "\N{NO-BREAK SPACE}" * 4
+    assert options == [
+        "Globalnet",
+        f"{indent}Alpha IT",
+        f"{indent}Beta IT",
+        f"{indent}Gamma",
+        f"{indent * 2}Gamma Shop",
+    ]
+    account_select = re.search(r'<select[^>]*name="account".*?</select>', page, re.S)
+    assert account_select is not None
+    groups = re.findall(r'<optgroup label="([^"]*)">(.*?)</optgroup>', account_select.group(0))
+    assert [(label, re.findall(r">([^<]+)</option>", body)) for label, body in groups] == [
+        ("Globalnet", ["Globalnet Labs"]),
+        ("Alpha IT", ["Alpha One", "Alpha Two"]),
+        ("Beta IT", ["Beta One", "Beta Two"]),
+        ("Gamma Shop", ["Gamma Shop One"]),
+    ]
+
+
+def test_a_resellers_audit_never_shows_its_parents_or_a_siblings_events(
+    events: Hierarchy, deeper: Partner
+) -> None:
+    h = events
+    alan = h.client(h.alan)
+    mine = {"Alpha One event", "Alpha Two event", "Alpha IT own"}
+    assert shown(alan.get(url(h.alpha))) == mine
+    # No partner column or filter for a partner with no one below it.
+    page = page_of(alan.get(url(h.alpha)))
+    assert 'data-testid="audit-partner"' not in page and 'name="partner"' not in page
+    # Asking for the parent's, a sibling's or a cousin's events by id finds nothing, page or CSV.
+    for other in (h.globalnet, h.beta, deeper, h.solo):
+        assert shown(alan.get(url(h.alpha, f"partner={other.pk}"))) == set()
+        assert csv_of(alan.get(url(h.alpha, f"partner={other.pk}&format=csv"))) == []
+    assert {r["Description"] for r in csv_of(alan.get(url(h.alpha, "format=csv")))} == mine
+    # The sub-distributor's own user: its portal, its reseller's and that reseller's customer only.
+    gus = UserFactory(email="gus@gamma.test")
+    MembershipFactory(user=gus, partner=deeper, role=Membership.Role.ADMIN)
+    below = {"Gamma own", "Gamma Shop own", "Gamma Shop One event"}
+    assert shown(h.client(gus).get(url(deeper))) == below
+    assert h.client(gus).get(url(h.globalnet)).status_code == 404
+
+
+def test_a_distributor_role_limited_to_some_accounts_sees_only_their_customer_events(
+    events: Hierarchy,
+) -> None:
+    """The account subset limits the customers' events; the portals' own events are the partners'
+    (as a limited role's own portal's always were), so they are in."""
+    h = events
+    lena = UserFactory(email="lena@globalnet.test")
+    role = MembershipFactory(
+        user=lena,
+        partner=h.globalnet,
+        role=Membership.Role.CUSTOM,
+        operations=[perms.PARTNER_VIEW_AUDIT],
+        all_accounts=False,
+    )
+    role.accounts.add(h.account("Beta One"))
+    client = h.client(lena)
+    portals = {"Globalnet own", "Alpha IT own", "Beta IT own"}
+    assert shown(client.get(url(h.globalnet))) == portals | {"Beta One event"}
+    assert shown(client.get(url(h.globalnet, f"account={h.account('Alpha One').pk}"))) == set()
+    page = page_of(client.get(url(h.globalnet)))
+    assert "Alpha One" not in page and "Beta Two" not in page
+
+
+def test_the_distributors_audit_reads_the_same_statements_whatever_the_rows(
+    events: Hierarchy, deeper: Partner
+) -> None:
+    gina = events.client(events.gina)
+    gina.get(url(events.globalnet))
+    with CaptureQueriesContext(connection) as few:
+        gina.get(url(events.globalnet))
+    for i in range(12):
+        shop = PartnerFactory(name=f"Shop {i}", kind=Partner.Kind.RESELLER, parent=events.globalnet)
+        audit(f"Shop {i} own", partner=shop)
+        audit(f"Shop {i} customer", account=AccountFactory(name=f"Shop {i} customer", partner=shop))
+    with CaptureQueriesContext(connection) as many:
+        response = gina.get(url(events.globalnet))
+    assert len(shown(response)) == 25
+    assert len(many) == len(few)

@@ -6,9 +6,11 @@ with htmx the results fragment is swapped in place. The CSV export is the same U
 `format=csv`: it reads the very filters the table reads, through the same `apply`, and streams.
 
 Rows are reached only through the tenant scoping: an account's pages read `restrict(user,
-VIEW_ACTIVITY)` within the open account; the partner's audit reads the partner's own events and
-the events of the accounts its role reaches (`reach_of`, the dashboard's rule: a role limited to
-some accounts sees only theirs; a sibling partner's customers are never reached).
+VIEW_ACTIVITY)` within the open account; the partner's audit covers the partner's subtree: the
+portal events of the partner and of every partner below it (a distributor sees its resellers'
+sign-ins and changes), and the events of the accounts its role reaches (`reach_of`, the
+dashboard's rule: a role limited to some accounts sees only theirs; a sibling's or a parent's
+events are never reached, their portals being outside the subtree).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from backstop.backups.models import ActivityEvent, Job
 from backstop.backups.views.common import SERVICE_ICONS
 from backstop.tenancy import permissions as perms
 from backstop.tenancy.models import Account, Membership, Partner
-from backstop.tenancy.scoping import AccountAccess, reach_of
+from backstop.tenancy.scoping import AccountAccess, reach_of, subtree_filter
 from backstop.tenancy.views.decorators import account_view, is_htmx, partner_view
 from backstop.web import csvexport
 
@@ -146,6 +148,7 @@ class AuditFilters(QueryString):
     status: str = ""
     user: str = ""
     account: int | None = None
+    partner: int | None = None  # the partner audit: events that belong to this partner
     q: str = ""
 
     @classmethod
@@ -158,6 +161,7 @@ class AuditFilters(QueryString):
             status=status if status in AuditEvent.Status.values else "",
             user=_text(data, "user", 300),
             account=_int(data.get("account")),
+            partner=_int(data.get("partner")),
             q=_text(data, "q"),
         )
 
@@ -170,6 +174,7 @@ class AuditFilters(QueryString):
                 ("status", self.status),
                 ("user", self.user),
                 ("account", self.account or ""),
+                ("partner", self.partner or ""),
                 ("q", self.q),
             )
         )
@@ -182,6 +187,10 @@ class AuditFilters(QueryString):
             rows = rows.filter(performed_by__iexact=self.user)
         if self.account:
             rows = rows.filter(account_id=self.account)
+        if self.partner:  # its portal's events and its own customers' (not those of partners below)
+            rows = rows.filter(
+                Q(account__isnull=True, partner_id=self.partner) | Q(account__partner_id=self.partner)
+            )
         if self.q:
             rows = rows.filter(
                 Q(description__icontains=self.q)
@@ -195,17 +204,25 @@ class AuditFilters(QueryString):
 
 @dataclass(frozen=True, slots=True)
 class AuditScope:
-    """Whose audit a page shows: one account's, or a partner's and its customers'."""
+    """Whose audit a page shows: one account's, or a partner's subtree (its own portal, the
+    portals below it, and the customers its role reaches)."""
 
     rows: QuerySet[AuditEvent]
     url: str
     account: Account | None = None
     partner: Partner | None = None
     accounts: list[Account] = field(default_factory=list)  # the partner page's account filter
+    # The partner and those below it in tree order, each with its level below the page's partner.
+    partners: list[tuple[Partner, int]] = field(default_factory=list)
 
     @property
     def for_partner(self) -> bool:
         return self.partner is not None
+
+    @property
+    def many_partners(self) -> bool:
+        """The audit covers partners below the page's: it says whose each event is."""
+        return len(self.partners) > 1
 
 
 def account_audit_scope(request: HttpRequest, access: AccountAccess) -> AuditScope:
@@ -218,13 +235,39 @@ def account_audit_scope(request: HttpRequest, access: AccountAccess) -> AuditSco
 
 
 def partner_audit_scope(partner: Partner, membership: Membership) -> AuditScope:
-    """The partner's own events and those of the customer accounts this partner role reaches."""
-    reach = Account.objects.filter(reach_of(membership)).distinct()
-    rows = AuditEvent.objects.filter(
-        Q(account__isnull=True, partner=partner) | Q(account__in=reach.values("pk"))
-    )
+    """The portal events of the partner and of every partner below it, and the events of the
+    customer accounts this partner role reaches (in this partner's subtree)."""
+    reach = Account.objects.filter(reach_of(membership, partner)).distinct()
+    portals = Q(account__isnull=True) & subtree_filter(partner, "partner__")
+    rows = AuditEvent.objects.filter(portals | Q(account__in=reach.values("pk")))
     url = reverse("partner_audit", args=[partner.pk])
-    return AuditScope(rows, url, partner=partner, accounts=list(reach.order_by("name")))
+    partners = as_tree(partner, list(Partner.objects.filter(subtree_filter(partner))))
+    accounts = list(reach.select_related("partner").order_by("name"))
+    return AuditScope(rows, url, partner=partner, accounts=accounts, partners=partners)
+
+
+def as_tree(top: Partner, partners: list[Partner]) -> list[tuple[Partner, int]]:
+    """`partners` (`top` and those below it) in tree order, each right after its parent and
+    siblings by name, with its level below `top`."""
+    by_pk = {p.pk: p for p in partners}
+
+    def path(p: Partner) -> list[str]:
+        ids = [*p.ancestor_ids(), p.pk]
+        below_top = ids[ids.index(top.pk) :] if top.pk in ids else [p.pk]
+        return [by_pk[pk].name.lower() if pk in by_pk else "" for pk in below_top]
+
+    paths = {p.pk: path(p) for p in partners}
+    ordered = sorted(partners, key=lambda p: (paths[p.pk], p.pk))
+    return [(p, len(paths[p.pk]) - 1) for p in ordered]
+
+
+RELATED = ("account", "account__partner", "partner")  # the Account and Partner columns, no query per row
+
+
+def owner_of(event: AuditEvent) -> Partner | None:
+    """The partner an event belongs to: its account's partner, or the portal's for a portal event
+    (an account event may also name the partner whose user acted; it is still the account's)."""
+    return event.account.partner if event.account is not None else event.partner
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,11 +279,13 @@ class AuditRow:
     browser: str
     # The browser and address under the description, unless the description says them already.
     show_origin: bool
+    owner: Partner | None = None
 
 
 def audit_row(event: AuditEvent) -> AuditRow:
     browser = events.browser_of(event.user_agent)
     return AuditRow(
+        owner=owner_of(event),
         event=event,
         activity=events.LABELS.get(event.activity, event.activity.replace("_", " ").capitalize()),
         service=SERVICE_LABELS.get(event.service, event.service),
@@ -251,7 +296,7 @@ def audit_row(event: AuditEvent) -> AuditRow:
 
 
 def audit_results(scope: AuditScope, filters: AuditFilters, page_number: str | None) -> dict[str, Any]:
-    rows = filters.apply(scope.rows).select_related("account").order_by("-at", "-pk")
+    rows = filters.apply(scope.rows).select_related(*RELATED).order_by("-at", "-pk")
     page = Paginator(rows, PAGE_SIZE).get_page(page_number)
     choices = [(code, label) for code, label in AuditEvent.Status.choices]
     return {
@@ -274,15 +319,31 @@ def audit_form(scope: AuditScope) -> dict[str, Any]:
         "status_choices": AuditEvent.Status.choices,
         "user_choices": list(performers.distinct()),
         "account_choices": [(account.pk, account.name) for account in scope.accounts],
+        "account_groups": account_groups(scope) if scope.many_partners else [],
+        "partner_choices": [(p.pk, INDENT * depth + p.name) for p, depth in scope.partners]
+        if scope.many_partners
+        else [],
     }
+
+
+INDENT = "\N{NO-BREAK SPACE}" * 4  # a level of the partner filter's tree (an option holds no markup)
+
+
+def account_groups(scope: AuditScope) -> list[tuple[str, list[Account]]]:
+    """The account filter's options under their partners (in the tree's order), when the audit
+    covers several partners: two customers of different resellers may share a name."""
+    by_partner: dict[int | None, list[Account]] = {}
+    for account in scope.accounts:
+        by_partner.setdefault(account.partner_id, []).append(account)
+    return [(p.name, by_partner[p.pk]) for p, _ in scope.partners if p.pk in by_partner]
 
 
 def audit_csv_rows(scope: AuditScope, filters: AuditFilters) -> Iterator[list[Any]]:
     header = ["Date", "Activity", "Service", "Status", "Task", "Performed by", "IP address", "Browser"]
     if scope.for_partner:
-        header.insert(1, "Account")
+        header[1:1] = ["Partner", "Partner id", "Account"]
     yield [*header, "Description"]
-    rows = filters.apply(scope.rows).select_related("account").order_by("-at", "-pk")
+    rows = filters.apply(scope.rows).select_related(*RELATED).order_by("-at", "-pk")
     for event in rows.iterator(chunk_size=500):
         row = audit_row(event)
         values: list[Any] = [
@@ -296,7 +357,9 @@ def audit_csv_rows(scope: AuditScope, filters: AuditFilters) -> Iterator[list[An
             row.browser,
         ]
         if scope.for_partner:
-            values.insert(1, event.account.name if event.account else "")
+            owner = row.owner
+            account = event.account.name if event.account else ""
+            values[1:1] = [owner.name if owner else "", owner.code if owner else "", account]
         yield [*values, event.description]
 
 

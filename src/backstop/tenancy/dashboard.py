@@ -18,7 +18,10 @@ Statuses, in words:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -207,34 +210,90 @@ def _billing_parts(partner: Partner, on: date) -> tuple[Exists, Q, Q, Q]:
     return billed, holders(unpaid), holders(late), Q(invoice__in=late.values("pk"))
 
 
-def billings(partner: Partner, on: date) -> dict[int, billing_status.AccountBilling]:
-    """The billing status of every account of the subtree that was billed (the others: None), as
-    `billing.status.account_statuses` reads it, in two grouped queries; kept CACHE_SECONDS."""
+@dataclass(frozen=True)
+class Billings:
+    """Every billed account of a partner's subtree: (status, amount due, overdue) by account id,
+    and the tiles' totals over all of them (what a role reaching the whole subtree counts)."""
+
+    by_account: dict[int, tuple[str, int, int]]
+    totals: dict[str, tuple[int, int]]  # status: (accounts, amount)
+
+    def of(self, pk: int) -> billing_status.AccountBilling:
+        found = self.by_account.get(pk)
+        return billing_status.AccountBilling(*found) if found else billing_status.AccountBilling()
+
+    @classmethod
+    def count(cls, rows: Iterable[tuple[str, int, int]]) -> dict[str, tuple[int, int]]:
+        number = {billing_status.CURRENT: 0, billing_status.DUE: 0, billing_status.OVERDUE: 0}
+        amount = dict.fromkeys(number, 0)
+        for status, due, late in rows:
+            number[status] += 1
+            amount[status] += late if status == billing_status.OVERDUE else due
+        return {status: (number[status], amount[status]) for status in number}
+
+    def counted(self, pks: Iterable[int]) -> dict[str, tuple[int, int]]:
+        """The totals over some of the accounts (a role limited to a subset)."""
+        return self.count(found for pk in pks if (found := self.by_account.get(pk)) is not None)
+
+
+# The billing maps last read by this process (a page reads its map twice: tiles and rows), so the
+# shared cache is unpickled once per change, not per request. The key carries the generation read
+# from the shared cache, so a bill changed in another process is seen at once here too.
+_LOCAL: OrderedDict[str, tuple[float, Billings]] = OrderedDict()
+_LOCAL_SIZE = 32
+_local_lock = threading.Lock()
+
+
+def _remembered(key: str) -> Billings | None:
+    with _local_lock:
+        found = _LOCAL.get(key)
+        if found is None or found[0] < time.monotonic():
+            return None
+        _LOCAL.move_to_end(key)
+        return found[1]
+
+
+def _remember(key: str, value: Billings) -> None:
+    with _local_lock:
+        _LOCAL[key] = (time.monotonic() + CACHE_SECONDS, value)
+        _LOCAL.move_to_end(key)
+        while len(_LOCAL) > _LOCAL_SIZE:
+            _LOCAL.popitem(last=False)
+
+
+def billings(partner: Partner, on: date) -> Billings:
+    """The billing status of every account of the subtree that was billed (the others: none), as
+    `billing.status.account_statuses` reads it, in two grouped queries; kept CACHE_SECONDS or until
+    a bill of the subtree changes."""
     key = f"dash-billing:{partner.pk}:{generation(partner)}:{on.isoformat()}"
+    local = _remembered(key)
+    if local is not None:
+        return local
     found = cache.get(key)
-    if isinstance(found, dict):
+    if isinstance(found, Billings):
+        _remember(key, found)
         return found
     accounts = Account.objects.filter(subtree_filter(partner, "partner__"), partner_access=True)
     lines = InvoiceLine.objects.filter(account__in=accounts.values("pk")).exclude(
         invoice__status=Invoice.Status.VOID
     )
-    result: dict[int, billing_status.AccountBilling] = {}
+    by_account: dict[int, tuple[str, int, int]] = {}
     for pk in lines.order_by().values_list("account_id", flat=True).distinct():
-        result[pk] = billing_status.AccountBilling(billing_status.CURRENT)
+        by_account[pk] = (billing_status.CURRENT, 0, 0)
     late_bill = Q(invoice__charge_failed_at__isnull=False) | Q(invoice__due_date__lt=on)
     amount = F("amount") + F("tax")
     sums = (
         lines.filter(invoice__status=Invoice.Status.OPEN)
         .order_by()
-        .values("account_id")
+        .values_list("account_id")
         .annotate(open_amount=Sum(amount), late=Sum(amount, filter=late_bill))
     )
-    for row in sums:
-        billing = result.setdefault(row["account_id"], billing_status.AccountBilling())
-        billing.amount_due = int(row["open_amount"] or 0)
-        billing.overdue = int(row["late"] or 0)
-        billing.status = billing_status.OVERDUE if billing.overdue else billing_status.DUE
+    for pk, due, late in sums:
+        status = billing_status.OVERDUE if late else billing_status.DUE
+        by_account[pk] = (status, int(due or 0), int(late or 0))
+    result = Billings(by_account, Billings.count(by_account.values()))
     cache.set(key, result, CACHE_SECONDS)
+    _remember(key, result)
     return result
 
 
@@ -423,20 +482,15 @@ def tiles(partner: Partner, membership: Membership, on: date, currency: str) -> 
                 "backup",
             )
         )
-    reached_ids = set(accounts.values_list("pk", flat=True))
-    # Billing from the per-partner map (two grouped queries, cached), counted over the role's reach.
+    # Billing from the per-partner map (two grouped queries, cached): a role reaching the whole
+    # subtree takes its totals; one limited to a subset counts its own accounts.
     statuses = billings(partner, on)
-    number = {billing_status.CURRENT: 0, billing_status.DUE: 0, billing_status.OVERDUE: 0}
-    due_amount = late_amount = 0
-    for pk in reached_ids:
-        billing = statuses.get(pk)
-        if billing is None or billing.status not in number:
-            continue
-        number[billing.status] += 1
-        if billing.status == billing_status.DUE:
-            due_amount += billing.amount_due
-        elif billing.status == billing_status.OVERDUE:
-            late_amount += billing.overdue
+    if membership.all_accounts:
+        totals = statuses.totals
+    else:
+        totals = statuses.counted(accounts.values_list("pk", flat=True))
+    number = {status: count for status, (count, _) in totals.items()}
+    due_amount, late_amount = totals[billing_status.DUE][1], totals[billing_status.OVERDUE][1]
     result.billing = [
         Count_(billing_status.CURRENT, "Current", "success", number["current"], "billing=current", "billing"),
         Count_(billing_status.DUE, "Due", "warning", number["due"], "billing=due", "billing", due_amount),
@@ -566,7 +620,7 @@ def rows(partner: Partner, account_ids: list[int], on: date) -> list[Row]:
                 state_note=_note(account, state, on),
                 backup=backup,
                 size=size,
-                billing=billing.get(pk) or billing_status.AccountBilling(),
+                billing=billing.of(pk),
                 subscribable=state in (IN_PROGRESS, EXPIRING, EXPIRED, NO_PLAN),
             )
         )

@@ -201,3 +201,16 @@ def test_the_nearest_role_that_allows_the_page_is_used(hierarchy: Hierarchy) -> 
     gina = h.client(h.gina)
     assert gina.get(reverse("partner_audit", args=[h.alpha.pk])).status_code == 200  # through Globalnet
     assert dashboard_names(h, h.gina, h.beta) == BETA
+
+
+def test_signing_in_lands_on_ones_own_portal(hierarchy: Hierarchy) -> None:
+    """A distributor's user lands on the distributor's portal (not on its first reseller by
+    name); a reseller's user on its own."""
+    h = hierarchy
+    assert h.client(h.gina).get(reverse("home"))["Location"] == reverse(
+        "partner_dashboard", args=[h.globalnet.pk]
+    )
+    assert h.client(h.alan).get(reverse("home"))["Location"] == reverse(
+        "partner_dashboard", args=[h.alpha.pk]
+    )
+    assert h.client(h.bea).get(reverse("home"))["Location"] == reverse("partner_dashboard", args=[h.beta.pk])

@@ -30,6 +30,7 @@ urlpatterns = [
     path("p/<int:partner_id>/settings/security/", include("backstop.security.partner_urls")),
     path("p/<int:partner_id>/settings/notifications/", include("backstop.notify.partner_urls")),
     path("p/<int:partner_id>/hub/", include("backstop.hub.urls")),
+    path("hub/", include("backstop.hub.public_urls")),
     path("a/<int:account_id>/billing/", include("backstop.billing.urls")),
     path("p/<int:partner_id>/billing/", include("backstop.billing.partner_urls")),
     path("billing/", include("backstop.billing.public_urls")),

@@ -1,6 +1,7 @@
 """In a real browser: a partner administrator sets the report on its customers to one file per
 customer and adds a recipient of the trial accounts report (Settings > Notifications), opens the
-Learning Hub and filters it to videos, and reads the Security Audit where those changes landed."""
+Learning Hub and filters it to videos, and reads the Security Audit where those changes landed;
+and reads the built-in guides from the Learning Hub on to the page a guide describes."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from backstop.billing.models import BillingProfile
+from backstop.hub import guides
 from backstop.hub.models import Resource
 from backstop.notify.models import Recipient, ReportSettings
 from backstop.tenancy.models import Membership
@@ -84,3 +86,43 @@ def test_partner_notifications_learning_hub_and_audit(
     page.goto(f"{base}/p/{partner.pk}/audit/")
     expect(page.get_by_text("Recipient sales@northwind.test added")).to_be_visible()
     shoot("04-partner-audit")
+
+
+def test_a_partner_user_reads_a_guide_and_goes_on_to_the_page_it_describes(
+    page: Page,
+    live_server: Any,
+    shoot: Shoot,  # noqa: F811 - the fixture imported above
+) -> None:
+    base = live_server.url
+    page.set_default_timeout(30_000)
+    partner = PartnerFactory(name="Northwind IT", email="office@northwind.test")
+    BillingProfile.objects.create(partner=partner, email=partner.email, onboarded_at=timezone.now())
+    nora = UserFactory(email="nora@northwind.test", first_name="Nora", last_name="Quinn")
+    MembershipFactory(user=nora, partner=partner, role=Membership.Role.ADMIN)
+    # The install's entries (an earlier browser test may have emptied the table).
+    Resource.objects.all().delete()
+    for order, guide in enumerate(guides.GUIDES):
+        Resource.objects.create(
+            kind="guide", order=order, title=guide.title, description=guide.summary, link=guide.path
+        )
+
+    sign_in(page, base, nora.email, PASSWORD)
+    expect(page).to_have_url(re.compile(rf"/p/{partner.pk}/$"))
+    page.get_by_role("link", name="Learning Hub").click()
+    expect(page.get_by_test_id("hub-guide-link")).to_have_count(len(guides.GUIDES))
+    shoot("01-hub-guides")
+
+    page.get_by_role("link", name="Your first customer account").click()  # same tab
+    expect(page).to_have_url(re.compile(rf"/p/{partner.pk}/hub/guides/add-account/$"))
+    expect(page.get_by_test_id("guide-title")).to_have_text("Your first customer account")
+    expect(page.locator(".bs-sidebar .nav-link.active")).to_have_text(re.compile("Learning Hub"))
+    shoot("02-guide-add-account")
+
+    page.get_by_test_id("guide-next").click()
+    expect(page.get_by_test_id("guide-title")).to_have_text("Reading the dashboard")
+    page.get_by_test_id("guide-list").get_by_role("link", name="Reports and notifications").click()
+    expect(page.get_by_test_id("guide-title")).to_have_text("Reports and notifications")
+    shoot("03-guide-notifications")
+    page.get_by_test_id("guide-open").click()
+    expect(page).to_have_url(re.compile(rf"/p/{partner.pk}/settings/notifications/$"))
+    expect(page.get_by_test_id("add-recipient")).to_be_visible()

@@ -1,7 +1,8 @@
 """The Learning Hub (P-HUB): links to instructional videos and guides for partner users.
 
-Operators manage the list in the Django admin; Backstop hosts no video, it only links out (or to
-a path of this site's documentation). Only published entries are shown, by kind and order.
+Operators manage the list in the Django admin. Backstop hosts no video: a video entry links to
+where it is hosted. A guide entry links out too, or to one of the built-in guides of this site
+(`guides.py`, `/hub/guides/<slug>/`). Only published entries are shown, by kind and order.
 """
 
 from __future__ import annotations
@@ -10,9 +11,14 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import models
 
+from backstop.hub import guides
+
 
 def validate_link(value: str) -> None:
-    """An http(s) address, or a path on this site ("/docs/...")."""
+    """An http(s) address, or a path on this site; a built-in guide's path must name one."""
+    if value.startswith(guides.PREFIX) and guides.of_link(value) is None:
+        known = ", ".join(guide.path for guide in guides.GUIDES)
+        raise ValidationError(f"No built-in guide has this address. The guides are: {known}")
     if value.startswith("/") and not value.startswith("//"):
         return
     URLValidator(schemes=["http", "https"])(value)
@@ -30,9 +36,16 @@ class Resource(models.Model):
     link = models.CharField(
         max_length=500,
         validators=[validate_link],
-        help_text="Where it opens, in a new tab: an http(s) address, or a path of this site like /docs/...",
+        help_text="An http(s) address, which opens in a new tab (a video is a link to where it is "
+        "hosted: Backstop hosts none), or a built-in guide of this site, which opens in the portal: "
+        "/hub/guides/add-account/, dashboard, activate-backups, restore, users or notifications.",
     )
-    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.GUIDE)
+    kind = models.CharField(
+        max_length=10,
+        choices=Kind.choices,
+        default=Kind.GUIDE,
+        help_text="The group it is listed in, and the filter partner users may pick.",
+    )
     order = models.PositiveIntegerField(default=100, help_text="Smaller numbers come first.")
     published = models.BooleanField(default=True, help_text="Only published entries are shown.")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -6,4 +6,5 @@ from backstop.hub import views
 
 urlpatterns: list[URLPattern] = [
     path("", views.hub, name="partner_hub"),
+    path("guides/<slug:slug>/", views.guide, name="partner_hub_guide"),
 ]

@@ -18,6 +18,7 @@ Statuses, in words:
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -35,7 +36,7 @@ from backstop.backups.models import AccountBackupSummary
 from backstop.billing import status as billing_status
 from backstop.billing.models import EXPIRING_DAYS, Invoice, InvoiceLine, Subscription
 from backstop.tenancy.models import Account, Membership, Partner
-from backstop.tenancy.scoping import reach_of, subtree_filter
+from backstop.tenancy.scoping import partners_below, reach_of, subtree_filter
 
 PAGE_SIZE = 25
 State = Subscription.State
@@ -171,9 +172,14 @@ def _summary(account: Account) -> AccountBackupSummary | None:
 def generation(partner: Partner) -> int:
     """Bumped when a bill under `partner` is issued, paid or fails (`receivers.bill_changed`), and
     by the dashboard's own changes: its cached billing figures are then read again; otherwise they
-    live for CACHE_SECONDS."""
-    value = cache.get(f"dash-gen:{partner.pk}")
-    return int(value) if value else 0
+    live for CACHE_SECONDS. A counter that is gone (the cache flushed or evicted it) starts again
+    from a random number, so no figures remembered under an old number are taken for current."""
+    key = f"dash-gen:{partner.pk}"
+    value = cache.get(key)
+    if value is None:
+        cache.add(key, secrets.randbits(48), None)
+        value = cache.get(key)
+    return int(value or 0)
 
 
 def changed(partner_ids: list[int]) -> None:
@@ -183,7 +189,7 @@ def changed(partner_ids: list[int]) -> None:
         try:
             cache.incr(key)
         except ValueError:
-            cache.set(key, 1, None)
+            cache.set(key, secrets.randbits(48), None)
 
 
 def changed_account(account: Account) -> None:
@@ -312,16 +318,11 @@ def billing_conditions(partner: Partner, on: date) -> dict[str, Q]:
 RESELLERS_LISTED = 200  # more than this: the filter is left out (the Resellers page lists them)
 
 
-def below_of(partner: Partner) -> QuerySet[Partner]:
-    """The partners below `partner` (resellers of a distributor, and theirs), not itself."""
-    return Partner.objects.filter(subtree_filter(partner)).exclude(pk=partner.pk)
-
-
 def resellers(partner: Partner) -> list[Partner]:
     """The partners below `partner` for the list's Reseller filter, by name (empty: a partner with
     no one below it, whose dashboard shows no Reseller column)."""
     return list(
-        below_of(partner).order_by("name", "pk").only("pk", "name", "parent_id")[: RESELLERS_LISTED + 1]
+        partners_below(partner).order_by("name", "pk").only("pk", "name", "parent_id")[: RESELLERS_LISTED + 1]
     )
 
 
@@ -395,7 +396,7 @@ class Filters:
         if self.billing:
             accounts = accounts.filter(billing_conditions(partner, on)[self.billing])
         if self.reseller:
-            below = below_of(partner).filter(pk=int(self.reseller)).first()
+            below = partners_below(partner).filter(pk=int(self.reseller)).first()
             # A partner outside the portal's branch matches nothing (never another branch's accounts).
             accounts = accounts.filter(subtree_filter(below, "partner__")) if below else accounts.none()
         return accounts

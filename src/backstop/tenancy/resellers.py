@@ -25,16 +25,11 @@ from django.utils import timezone
 
 from backstop.tenancy import dashboard as board
 from backstop.tenancy.models import Membership, Partner
-from backstop.tenancy.scoping import subtree_filter
+from backstop.tenancy.scoping import partners_below
 
 PAGE_SIZE = 25
 SORTS = ("name", "-name", "accounts", "-accounts")
 CODE_RE = re.compile(r"^[Pp]?0*(\d{1,9})$")  # a partner id as shown (P000042) or typed (42)
-
-
-def below(partner: Partner) -> QuerySet[Partner]:
-    """Every partner under `partner`, at any depth (not `partner` itself)."""
-    return Partner.objects.filter(subtree_filter(partner)).exclude(pk=partner.pk)
 
 
 def has_resellers(partner: Partner) -> bool:
@@ -129,7 +124,7 @@ def counts(membership: Membership, partner_ids: QuerySet[Partner, Any], on: date
 
 def rows(partner: Partner, membership: Membership, filters: Filters, on: date) -> list[Row]:
     """Every partner below `partner` that the filters keep, counted and sorted: three queries."""
-    partners = filters.apply(below(partner))
+    partners = filters.apply(partners_below(partner))
     found = counts(membership, partners.values("pk"), on)
     listed = [
         Row(p, found.get(p.pk, Counts()), p.parent_id == partner.pk)

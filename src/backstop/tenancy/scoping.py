@@ -18,7 +18,7 @@ from django.apps import apps
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from backstop.tenancy import permissions as perms
@@ -47,6 +47,12 @@ def subtree_filter(partner: Partner, prefix: str = "") -> Q:
     if partner.lineage.endswith(f"/{partner.pk}/"):
         return Q(**{f"{prefix}lineage__startswith": partner.lineage})
     return Q(**{f"{prefix}pk": partner.pk})
+
+
+def partners_below(partner: Partner) -> QuerySet[Partner]:
+    """Every partner under `partner`, at any depth (not `partner` itself)."""
+    partners = apps.get_model("tenancy", "Partner").objects
+    return partners.filter(subtree_filter(partner)).exclude(pk=partner.pk)
 
 
 def portal_partner(membership: Membership) -> Partner | None:

@@ -25,6 +25,7 @@ from backstop.billing import subscriptions
 from backstop.tenancy import permissions as perms
 from backstop.tenancy import resellers
 from backstop.tenancy.models import Membership, Partner
+from backstop.tenancy.scoping import partners_below
 from backstop.tenancy.views.decorators import is_htmx, partner_view
 from backstop.web import csvexport
 
@@ -53,7 +54,7 @@ def reseller_list(request: HttpRequest, partner: Partner, membership: Membership
         "results_url": url,
         "sort_name": filters.sort_query("name"),
         "sort_accounts": filters.sort_query("accounts"),
-        "any_below": bool(listed) or bool(filters.q and resellers.below(partner).exists()),
+        "any_below": bool(listed) or bool(filters.q and partners_below(partner).exists()),
     }
     if is_htmx(request):
         return render(request, "tenancy/resellers/_rows.html", context)

@@ -21,7 +21,7 @@ def home(request: HttpRequest) -> HttpResponse:
     # The user's own portal first (a distributor's user lands on the distributor's, not on the
     # first of its resellers by name), then any portal below it they reach.
     portals = Partner.objects.restrict(request.user, perms.PARTNER_VIEW_DASHBOARD)
-    own = portals.filter(memberships__user=request.user).order_by("name", "pk")
+    own = portals.filter(memberships__user=request.user.pk).order_by("name", "pk")
     partner = own.first() or portals.first()
     if partner is not None:
         return redirect("partner_dashboard", partner_id=partner.pk)

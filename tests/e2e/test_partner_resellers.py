@@ -28,6 +28,14 @@ def test_a_distributor_finds_a_reseller_and_opens_its_portal(
     page.get_by_test_id("user-menu").click()
     page.locator(".dropdown-menu").get_by_role("link", name="Globalnet").click()
     expect(page).to_have_url(f"{base}/p/{h.globalnet.pk}/")
+    # The distributor's dashboard says which reseller holds each account, and filters by it.
+    accounts = page.get_by_test_id("account-row")
+    expect(accounts).to_have_count(5)
+    expect(accounts.filter(has_text="Alpha One").get_by_test_id("reseller")).to_have_text("Alpha IT")
+    page.get_by_test_id("filter-reseller").select_option(label="Alpha IT")
+    expect(accounts).to_have_count(2)
+    expect(page).to_have_url(re.compile(rf"reseller={h.alpha.pk}"))
+    shoot("00-distributor-dashboard-by-reseller")
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Resellers").click()
     expect(page).to_have_url(f"{base}/p/{h.globalnet.pk}/resellers/")

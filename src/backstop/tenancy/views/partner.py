@@ -164,11 +164,12 @@ def subscribe(request: HttpRequest, partner: Partner, membership: Membership) ->
         board.changed(
             sorted({pk for a in changed if a.partner for pk in [*a.partner.ancestor_ids(), a.partner.pk]})
         )
-        names = ", ".join(a.name for a in changed[:10]) + (" and more" if len(changed) > 10 else "")
+        # The portal's summary names no account: a role limited to some accounts reads the
+        # portal's events, and each account's own event (above) names it where it may be seen.
         events.billing_changed(
             request,
             partner,
-            f"Subscribed {len(changed)} trial account(s) to the {label.lower()} plan: {names}",
+            f"Subscribed {len(changed)} trial account(s) to the {label.lower()} plan (each in its own event)",
         )
     text = f"{len(changed)} account{'' if len(changed) == 1 else 's'} subscribed to the {label} plan"
     if skipped:

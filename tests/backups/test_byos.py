@@ -2,11 +2,14 @@
 at rest and never shown, and the account's backups land in that bucket, not in the data center.
 
 S3 is moto's server with IAM authentication on (wrong keys are refused as by AWS); Azure is
-Azurite with its development account."""
+Azurite with its development account; Google Cloud Storage is tests/engine/fake_gcs.py, which checks
+the service account's signed tokens as Google does."""
 
 from __future__ import annotations
 
 import json
+import socket
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +31,11 @@ from backstop.tenancy.models import Account, Membership
 from tests.backups.sandbox import entity_of, seed_tenant
 from tests.backups.test_export import AuthMoto, moto_auth
 from tests.conftest import Personas
-from tests.engine.conftest import azurite
-from tests.engine.servers import Azurite
+from tests.engine.conftest import azurite, fake_gcs
+from tests.engine.servers import Azurite, FakeGCS, ServiceAccount
 from tests.factories import MembershipFactory, UserFactory
 
-__all__ = ["azurite", "moto_auth"]
+__all__ = ["azurite", "fake_gcs", "moto_auth"]
 
 PASSWORD = "kettle-orbit-lantern-42"
 
@@ -268,6 +271,136 @@ def test_google_cloud_storage_needs_a_service_account_key(personas: Personas, ol
     ]
     bad_bucket = add(personas, olivia, dict(data, bucket="Bad_Bucket!"))
     assert "bucket" in errors_of(bad_bucket)
+    assert nothing_saved()
+
+
+@pytest.fixture
+def gcs(fake_gcs: FakeGCS, settings: LazySettings) -> FakeGCS:
+    """The GCS emulator, named as this installation's own: customers' keys may point only there."""
+    settings.BACKSTOP_GCS_EMULATOR_URL = fake_gcs.endpoint
+    return fake_gcs
+
+
+def gcs_form(bucket: str, key: str, **changes: Any) -> dict[str, Any]:
+    data = {
+        "name": "Initech",
+        "email": "it@initech.test",
+        "password1": PASSWORD,
+        "password2": PASSWORD,
+        "where": "own",
+        "region": "us-east",
+        "storage_kind": "gcs",
+        "bucket": bucket,
+        "path_prefix": "backstop",
+        "service_account_key": key,
+        "subscription_kind": "trial",
+        "plan": "monthly",
+    }
+    data.update(changes)
+    return data
+
+
+def bucket_objects(gcs: FakeGCS, bucket: str) -> dict[str, bytes]:
+    """Every object in the bucket, listed and read through the emulator."""
+    store = open_store(f"gs://{bucket}", gcs.options())
+    return {info.key: store.get(info.key) for info in store.list("")}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bad_google_key_or_bucket_is_refused_clearly_and_nothing_is_saved(
+    personas: Personas, olivia: User, gcs: FakeGCS
+) -> None:
+    bucket = gcs.new_bucket()
+    stranger = add(personas, olivia, gcs_form(bucket, gcs.key_json(ServiceAccount.new("stranger"))))
+    assert errors_of(stranger)["service_account_key"] == [
+        "The service account key was refused: Google Cloud does not accept it "
+        "(the key may have been deleted or disabled)."
+    ]
+    missing = add(personas, olivia, gcs_form("no-such-bucket-here", gcs.key_json()))
+    assert errors_of(missing)["bucket"] == [
+        "The bucket “no-such-bucket-here” does not exist (or is not visible with these credentials)."
+    ]
+    broken = json.loads(gcs.key_json())
+    broken["private_key"] = "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n"
+    unreadable = add(personas, olivia, gcs_form(bucket, json.dumps(broken)))
+    assert errors_of(unreadable)["service_account_key"][0].startswith(
+        "The private key in this key file cannot be read"
+    )
+    assert b"PRIVATE KEY" not in unreadable.content, "a secret is never written back"
+    assert nothing_saved()
+    assert bucket_objects(gcs, bucket) == {}, "a refused check leaves nothing behind"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_google_cloud_storage_account_backs_up_into_its_own_bucket(
+    personas: Personas, olivia: User, gcs: FakeGCS, box_sandbox: BoxSandbox, settings: LazySettings
+) -> None:
+    bucket = gcs.new_bucket()
+    response = add(personas, olivia, gcs_form(bucket, gcs.key_json()))
+    assert response.status_code == 302, errors_of(response)
+    account = Account.objects.get(name="Initech")
+    storage = AccountStorage.objects.get(account=account)
+    assert (storage.kind, storage.bucket, storage.prefix) == ("gcs", bucket, "backstop")
+    assert storage.get_credentials() == {"service_account_key": gcs.key_json()}
+    assert bucket_objects(gcs, bucket) == {}, "the check's test object is deleted"
+    url, options = repository_location(account)
+    assert url == f"gs://{bucket}/backstop/accounts/a{account.pk}"
+    assert options == {"service_account_key": gcs.key_json()}
+    html = personas.client(olivia).get(reverse("account_settings", args=[account.pk])).content.decode()
+    assert f"Own storage: Google Cloud Storage, {bucket}" in html
+    assert gcs.account.key_id not in html
+
+    tenant = seed_tenant(box_sandbox, users=1, files_per_user=6)
+    entity = entity_of(tenant.task(account), tenant.users[0])
+    (job,) = backup_now([entity])
+    runner.run(job.pk)
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED, job.error
+
+    stored = bucket_objects(gcs, bucket)
+    prefix = f"backstop/accounts/a{account.pk}/"
+    assert stored and all(key.startswith(prefix) for key in stored), sorted(stored)
+    assert {"keys", "data", "index", "snapshots"} <= {key[len(prefix) :].split("/", 1)[0] for key in stored}
+    assert not any(b"user 0 file 0" in data for data in stored.values()), "encrypted before it left"
+    region_store = Path(settings.BACKSTOP_STORAGE[account.region].removeprefix("file://"))
+    assert not (region_store / "accounts" / f"a{account.pk}").exists()
+    entity.refresh_from_db()
+    repo = open_repository(account, create=False)
+    files = {path for path, e in repo.walk(repo.snapshot(entity.last_snapshot)) if not e.is_folder}
+    assert len(files) == 6
+    # The emulator's address is checked at every opening, not only when the key is entered.
+    settings.BACKSTOP_GCS_EMULATOR_URL = ""
+    with pytest.raises(byos.DestinationError, match="another server than Google Cloud Storage"):
+        repository_location(account)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_google_key_naming_another_server_is_refused_without_contacting_it(
+    personas: Personas, olivia: User, fake_gcs: FakeGCS, settings: LazySettings
+) -> None:
+    """object_store sends a key file's requests to its `gcs_base_url`: a customer must not be able to
+    point Backstop at a host of their choosing (an internal one, say), only the tests at their emulator."""
+    with closing(socket.socket()) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.setblocking(False)
+        elsewhere = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        keys = {
+            "another server": fake_gcs.account.key_file(gcs_base_url=elsewhere),
+            "no OAuth": fake_gcs.account.key_file(disable_oauth=True),
+            "the emulator, not allowed here": fake_gcs.account.key_file(gcs_base_url=fake_gcs.endpoint),
+        }
+        settings.BACKSTOP_GCS_EMULATOR_URL = ""
+        for why, key in keys.items():
+            response = add(personas, olivia, gcs_form("initech-backups", json.dumps(key)))
+            assert errors_of(response)["service_account_key"][0].startswith(
+                "This key file sends Backstop to another server than Google Cloud Storage"
+            ), why
+        settings.BACKSTOP_GCS_EMULATOR_URL = fake_gcs.endpoint  # a test installation: still only its own
+        response = add(personas, olivia, gcs_form("initech-backups", json.dumps(keys["another server"])))
+        assert "(gcs_base_url)" in errors_of(response)["service_account_key"][0]
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nobody ever connected to the named host
     assert nothing_saved()
 
 

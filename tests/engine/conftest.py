@@ -1,7 +1,8 @@
-"""Fixtures for the engine tests: real S3 (moto) and Azure (Azurite) emulators, started once per
-session, and `store_url` / `store`, a fresh empty location on every backend.
+"""Fixtures for the engine tests: real S3 (moto), Azure (Azurite) and Google Cloud Storage
+(tests/engine/fake_gcs.py) emulators, started once per session, and `store_url` / `store`, a fresh
+empty location on every backend.
 
-    def test_something(store: Store) -> None: ...            # runs on memory, file, s3 and az
+    def test_something(store: Store) -> None: ...            # runs on memory, file, s3, az and gs
     def test_reopen(store_url: StoreURL) -> None:
         url, options = store_url
         first, second = open_store(url, options), open_store(url, options)   # not for memory://
@@ -20,11 +21,11 @@ from typing import Any
 import pytest
 
 from backstop.engine.stores import Store, open_store
-from tests.engine.servers import Azurite, MotoS3, start_azurite, start_moto
+from tests.engine.servers import Azurite, FakeGCS, MotoS3, start_azurite, start_fake_gcs, start_moto
 
 StoreURL = tuple[str, dict[str, Any]]
 
-BACKENDS = ["memory", "file", "s3", "az"]
+BACKENDS = ["memory", "file", "s3", "az", "gs"]
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +42,15 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
     server, az = start_azurite(tmp_path_factory.mktemp("azurite"))
     try:
         yield az
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeGCS]:
+    server, gcs = start_fake_gcs(tmp_path_factory.mktemp("fake-gcs"))
+    try:
+        yield gcs
     finally:
         server.stop()
 
@@ -63,6 +73,9 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> StoreURL:
     if backend == "az":
         az: Azurite = request.getfixturevalue("azurite")
         return f"az://{az.new_container()}/{_prefix()}", az.options()
+    if backend == "gs":
+        gcs: FakeGCS = request.getfixturevalue("fake_gcs")
+        return f"gs://{gcs.new_bucket()}/{_prefix()}", gcs.options()
     raise AssertionError(backend)
 
 

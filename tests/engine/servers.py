@@ -1,7 +1,9 @@
 """Real object-store emulators for the engine tests, started by the tests themselves.
 
 - `MotoS3`: moto's S3 server (`moto_server`, from the dev dependencies);
-- `Azurite`: Microsoft's Azure blob emulator, installed into .tools/azurite by `scripts/azurite`.
+- `Azurite`: Microsoft's Azure blob emulator, installed into .tools/azurite by `scripts/azurite`;
+- `FakeGCS`: Google Cloud Storage's XML API (tests/engine/fake_gcs.py), which object_store speaks and
+  no emulator on PyPI does; it checks the service account's signed tokens like Google.
 
 Each runs as a child process on a free 127.0.0.1 port. A server that does not start is an error
 carrying its output, never a skip.
@@ -9,7 +11,9 @@ carrying its output, never a skip.
 
 from __future__ import annotations
 
+import base64
 import ctypes
+import json
 import signal
 import socket
 import subprocess
@@ -23,10 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 AZURITE_SCRIPT = ROOT / "scripts" / "azurite"
 AZURITE_BLOB = ROOT / ".tools" / "azurite" / "node_modules" / ".bin" / "azurite-blob"
+FAKE_GCS = Path(__file__).with_name("fake_gcs.py")
 
 # Azurite's well-known development account (public, the same in every Azurite).
 AZURITE_ACCOUNT = "devstoreaccount1"
@@ -185,6 +193,100 @@ class Azurite:
             "account_key": account_key or self.account_key,
             "endpoint": self.endpoint,
         }
+
+
+@dataclass
+class ServiceAccount:
+    """A Google Cloud service account with one RSA key, as its JSON key file describes it."""
+
+    client_email: str
+    key_id: str
+    private_key: rsa.RSAPrivateKey
+
+    @classmethod
+    def new(cls, name: str = "backstop-tests") -> ServiceAccount:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return cls(f"{name}@backstop-tests.iam.gserviceaccount.com", uuid.uuid4().hex, key)
+
+    def public_pem(self) -> str:
+        public = self.private_key.public_key()
+        return public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode()
+
+    def key_file(self, **extra: Any) -> dict[str, Any]:
+        """The JSON key file Google Cloud hands out, plus `extra` fields (gcs_base_url for an emulator)."""
+        pem = self.private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
+        return {
+            "type": "service_account",
+            "project_id": "backstop-tests",
+            "private_key_id": self.key_id,
+            "private_key": pem,
+            "client_email": self.client_email,
+            "client_id": "100000000000000000001",
+            "token_uri": "https://oauth2.googleapis.com/token",
+            **extra,
+        }
+
+    def bearer(self) -> str:
+        """A self-signed JWT, as object_store makes from the key file."""
+
+        def part(data: dict[str, Any]) -> str:
+            return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+        now = int(time.time())
+        claims = {"iss": self.client_email, "sub": self.client_email, "iat": now, "exp": now + 600}
+        message = f"{part({'alg': 'RS256', 'typ': 'JWT', 'kid': self.key_id})}.{part(claims)}"
+        signature = self.private_key.sign(message.encode(), padding.PKCS1v15(), hashes.SHA256())
+        return f"{message}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+
+
+@dataclass
+class FakeGCS:
+    """The GCS emulator, knowing one service account; buckets are created per test."""
+
+    endpoint: str
+    account: ServiceAccount
+    buckets: list[str] = field(default_factory=list)
+
+    def new_bucket(self) -> str:
+        name = unique_name("bucket")
+        headers = {"Authorization": f"Bearer {self.account.bearer()}"}
+        request = urllib.request.Request(f"{self.endpoint}/{name}", method="PUT", headers=headers)
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            if answer.status != 200:
+                raise ServerFailed(f"the GCS emulator did not create bucket {name}: HTTP {answer.status}")
+        self.buckets.append(name)
+        return name
+
+    def key_json(self, account: ServiceAccount | None = None) -> str:
+        """The service account key file pointing at this emulator (another account's when given)."""
+        return json.dumps((account or self.account).key_file(gcs_base_url=self.endpoint))
+
+    def options(self, account: ServiceAccount | None = None) -> dict[str, Any]:
+        """The `open_store` options for gs:// URLs on this server."""
+        return {"service_account_key": self.key_json(account)}
+
+
+def start_fake_gcs(workdir: Path) -> tuple[Server, FakeGCS]:
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    account = ServiceAccount.new()
+    accounts = workdir / "accounts.json"
+    entry = {"key_id": account.key_id, "public_key": account.public_pem()}
+    accounts.write_text(json.dumps({account.client_email: entry}))
+    server = Server(
+        "fake GCS",
+        [sys.executable, str(FAKE_GCS), "--port", str(port), "--accounts", str(accounts)],
+        endpoint + "/",
+        workdir / "fake-gcs.log",
+        cwd=workdir,
+    )
+    server.start()
+    return server, FakeGCS(endpoint, account)
 
 
 def start_moto(workdir: Path) -> tuple[Server, MotoS3]:

@@ -1,8 +1,10 @@
-"""The object store layer's contract, on every backend: memory, a folder, S3 (moto) and Azure
-(Azurite). The engine relies on exactly these behaviours, whatever the store."""
+"""The object store layer's contract, on every backend: memory, a folder, S3 (moto), Azure
+(Azurite) and Google Cloud Storage (tests/engine/fake_gcs.py). The engine relies on exactly these
+behaviours, whatever the store."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable
@@ -21,7 +23,7 @@ from backstop.engine.errors import (
 )
 from backstop.engine.stores import RetryPolicy, Store, open_store
 from tests.engine.conftest import StoreURL
-from tests.engine.servers import AZURITE_KEY, Azurite, MotoS3, free_port
+from tests.engine.servers import AZURITE_KEY, Azurite, FakeGCS, MotoS3, ServiceAccount, free_port
 
 FAST = RetryPolicy(attempts=3, first_delay=0.001, max_delay=0.01)
 MiB = 1024 * 1024
@@ -176,6 +178,29 @@ def test_a_wrong_azure_key_is_access_denied_when_listing(azurite: Azurite) -> No
         store.list("")
 
 
+def test_a_google_key_the_service_does_not_know_is_access_denied(fake_gcs: FakeGCS) -> None:
+    bucket = fake_gcs.new_bucket()
+    stranger = ServiceAccount.new("stranger")
+    store = open_store(f"gs://{bucket}/p", fake_gcs.options(stranger), retry=FAST)
+    with pytest.raises(StoreAccessDenied, match=f"gs://{bucket}/p"):
+        store.put("config", b"x")
+    with pytest.raises(StoreAccessDenied):
+        store.get("config")
+    with pytest.raises(StoreAccessDenied):
+        store.list("")
+    # The same account with a key it does not hold (another private key under its key id).
+    forged = ServiceAccount(fake_gcs.account.client_email, fake_gcs.account.key_id, stranger.private_key)
+    with pytest.raises(StoreAccessDenied):
+        open_store(f"gs://{bucket}/p", fake_gcs.options(forged), retry=FAST).put("config", b"x")
+    assert open_store(f"gs://{bucket}/p", fake_gcs.options()).list("") == []
+
+
+def test_a_missing_google_bucket_is_not_found(fake_gcs: FakeGCS) -> None:
+    store = open_store("gs://no-such-bucket/p", fake_gcs.options(), retry=FAST)
+    with pytest.raises(ObjectNotFound):
+        store.put("config", b"x")
+
+
 def test_an_unknown_scheme_is_refused() -> None:
     with pytest.raises(StoreError, match=r"unknown store scheme 'ftp'.*memory, file, s3, az, gs"):
         open_store("ftp://example.com/backups")
@@ -187,8 +212,12 @@ def test_an_unknown_scheme_is_refused() -> None:
         ("memory://", {"colour": "blue"}),
         ("s3://backups/p", {"endpoint": "http://127.0.0.1:9", "colour": "blue"}),
         ("az://backups/p", {"endpoint": "http://127.0.0.1:9/a", "account_name": "a", "colour": "blue"}),
+        (
+            "gs://backups/p",
+            {"service_account_key": json.dumps(ServiceAccount.new().key_file()), "colour": "blue"},
+        ),
     ],
-    ids=["memory", "s3", "az"],
+    ids=["memory", "s3", "az", "gs"],
 )
 def test_an_unknown_option_is_refused(url: str, options: dict[str, Any]) -> None:
     with pytest.raises(StoreError, match=r"unknown option\(s\) for \w+://: colour"):
@@ -200,8 +229,9 @@ def test_an_unknown_option_is_refused(url: str, options: dict[str, Any]) -> None
     [
         ("s3://backups/p", {"region": "eu-west-1", "access_key_id": "k", "secret_access_key": "s"}),
         ("az://backups/p", {"account_name": "backstopdev", "account_key": AZURITE_KEY}),
+        ("gs://backups/p", {"service_account_key": json.dumps(ServiceAccount.new().key_file())}),
     ],
-    ids=["s3", "az"],
+    ids=["s3", "az", "gs"],
 )
 def test_the_real_clouds_need_no_endpoint(url: str, options: dict[str, Any]) -> None:
     """Opening a store does not touch the network, and the cloud's own endpoint is the default."""

@@ -75,6 +75,9 @@ from typing import IO, Any, BinaryIO
 from urllib.parse import quote, urlsplit
 
 import obstore
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.utils import timezone
 
@@ -527,17 +530,52 @@ def _store_options(destination: Mapping[str, str], credentials: Mapping[str, Any
             raise DestinationError("Enter the storage account key or a SAS token.", "account_key")
         return options
     if kind == "gcs":
-        text = _text(credentials.get("service_account_key"))
-        try:
-            key = json.loads(text)
-        except ValueError:
-            key = None
-        if not isinstance(key, dict) or key.get("type") != "service_account" or not key.get("private_key"):
-            raise DestinationError(
-                "Paste the JSON key file of a Google Cloud service account.", "service_account_key"
-            )
-        return {"service_account_key": text}
+        return {"service_account_key": _service_account_key(credentials.get("service_account_key"))}
     raise DestinationError("Choose where to export to.", "kind")
+
+
+# Key file fields with which object_store talks to an emulator instead of Google. In a customer's
+# key they would have Backstop send requests to any host they name, so they are only accepted
+# naming the installation's own emulator (BACKSTOP_GCS_EMULATOR_URL: the tests', never production).
+GCS_EMULATOR_FIELDS = ("gcs_base_url", "disable_oauth")
+
+
+def _service_account_key(value: Any) -> str:
+    """The text of a Google Cloud service account's JSON key file, checked (no network call)."""
+    text = _text(value)
+    try:
+        key = json.loads(text)
+    except ValueError:
+        key = None
+    needed = ("private_key", "private_key_id", "client_email")
+    if (
+        not isinstance(key, dict)
+        or key.get("type") != "service_account"
+        or not all(isinstance(key.get(name), str) and key[name] for name in needed)
+    ):
+        raise DestinationError(
+            "Paste the JSON key file of a Google Cloud service account.", "service_account_key"
+        )
+    if any(name in key for name in GCS_EMULATOR_FIELDS):
+        emulator = str(getattr(settings, "BACKSTOP_GCS_EMULATOR_URL", "") or "")
+        if not emulator or key.get("gcs_base_url") != emulator:
+            raise DestinationError(
+                "This key file sends Backstop to another server than Google Cloud Storage "
+                f"({' and '.join(name for name in GCS_EMULATOR_FIELDS if name in key)}): paste the key "
+                "file exactly as Google Cloud gives it.",
+                "service_account_key",
+            )
+    try:
+        private_key = serialization.load_pem_private_key(key["private_key"].encode(), password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        private_key = None
+    if not isinstance(private_key, rsa.RSAPrivateKey):
+        raise DestinationError(
+            "The private key in this key file cannot be read: create a new key for the service account "
+            "and paste its whole file.",
+            "service_account_key",
+        )
+    return text
 
 
 def _url(destination: Mapping[str, str]) -> str:
@@ -614,6 +652,7 @@ _REFUSALS = {
     "AuthenticationFailed": ": the key or token does not match the storage account",
     "AuthorizationFailure": ": the key or token does not match the storage account",
     "ExpiredToken": ": it has expired",
+    "AuthenticationRequired": ": Google Cloud does not accept it (the key may have been deleted or disabled)",
 }
 
 

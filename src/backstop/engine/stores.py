@@ -8,6 +8,7 @@ with exponential backoff and obstore's exceptions become the engine's own.
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -166,7 +167,8 @@ def open_store(url: str, options: Mapping[str, Any] | None = None, retry: RetryP
 
     - s3: endpoint, region, access_key_id, secret_access_key, session_token
     - az: account_name, account_key, sas_token, endpoint, use_emulator
-    - gs: service_account_key (the JSON text), service_account_path
+    - gs: service_account_key (the JSON text), service_account_path; a key file's `gcs_base_url`
+      field sends the requests to an emulator instead of Google (http:// allowed there)
     """
     opts = dict(options or {})
     if "://" not in url:
@@ -209,10 +211,11 @@ def open_store(url: str, options: Mapping[str, Any] | None = None, retry: RetryP
             **({"endpoint": endpoint} if endpoint else {}),
         )
     elif scheme == "gs":
+        client = {**timeouts, "allow_http": _gcs_base_url(opts).startswith("http://")}
         raw = GCSStore(
             parts.netloc,
             prefix=prefix,
-            client_options=timeouts,
+            client_options=client,
             retry_config=no_retry,
             **_only(opts, "service_account_key", "service_account_path"),
         )
@@ -222,6 +225,18 @@ def open_store(url: str, options: Mapping[str, Any] | None = None, retry: RetryP
         raise StoreError(f"unknown option(s) for {scheme}://: {', '.join(sorted(opts))}")
     shown = f"{scheme}://{parts.netloc}{parts.path}" if scheme != "memory" else "memory://"
     return Store(raw, shown, retry, uploads=1 if scheme in ("memory", "file") else 2)
+
+
+def _gcs_base_url(opts: Mapping[str, Any]) -> str:
+    """The `gcs_base_url` of a service account key (object_store's way to reach an emulator), or ""."""
+    text = opts.get("service_account_key")
+    try:
+        if text is None and opts.get("service_account_path"):
+            text = Path(opts["service_account_path"]).read_text()
+        key = json.loads(text) if text else {}
+    except (OSError, ValueError):
+        return ""  # obstore reports the unreadable key itself
+    return str(key.get("gcs_base_url") or "") if isinstance(key, dict) else ""
 
 
 def _only(opts: dict[str, Any], *names: str) -> dict[str, Any]:

@@ -19,7 +19,8 @@ from backstop.tenancy import permissions as perms
 from tests.audit.util import activity, audit, days_ago
 from tests.conftest import Personas
 from tests.e2e.helpers import sign_in
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, AccountFactory
+from tests.hierarchy import Hierarchy, hierarchy_fixture  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.e2e
 SHOTS = Path("/tmp/backstop-activity")
@@ -172,13 +173,71 @@ def test_partner_security_audit(
     personas.pat_membership.operations = [perms.PARTNER_VIEW_DASHBOARD, perms.PARTNER_VIEW_AUDIT]
     personas.pat_membership.save()
     audit("Partner portal settings changed", partner=personas.partner, performed_by="pat@northwind.test")
+    labs = AccountFactory(name="Acme Labs", email="it@acmelabs.test", partner=personas.partner)
+    personas.pat_membership.accounts.add(labs)
+    audit("Acme Labs settings changed", account=labs, performed_by="it@acmelabs.test")
     sign_in(page, live_server.url, personas.pat.email, PASSWORD)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Security Audit").click()
     rows = page.get_by_test_id("audit-row")
-    # Acme's four, the partner's own, Pat's sign-in; Globex is hidden from Pat.
-    expect(rows).to_have_count(6)
+    # Acme's four, Acme Labs', the partner's own, Pat's sign-in; Globex is hidden from Pat.
+    expect(rows).to_have_count(7)
     expect(page.get_by_text("Globex renamed")).to_have_count(0)
     snap(page, shoot, "05-partner-audit")
-    page.get_by_label("Account").select_option(label="Acme")
+    # The Account filter searches the accounts Pat reaches (never Globex) instead of listing them.
+    search = page.get_by_label("Account", exact=True)
+    search.fill("globex")
+    expect(page.get_by_test_id("account-none")).to_have_text("No account matches “globex”.")
+    search.fill("acm")
+    matches = page.get_by_test_id("account-match")
+    expect(matches).to_have_count(2)
+    expect(matches.get_by_test_id("account-match-name")).to_have_text(["Acme", "Acme Labs"])
+    expect(rows).to_have_count(7)  # typing searches accounts, it does not filter the events
+    snap(page, shoot, "06-partner-audit-account-search")
+    matches.first.click()
     expect(rows).to_have_count(4)
     expect(page.get_by_test_id("audit-account").first).to_have_text("Acme")
+    expect(page.get_by_test_id("account-chosen-name")).to_have_text("Acme")
+    expect(page).to_have_url(re.compile(rf"\?account={personas.a.pk}$"))
+    snap(page, shoot, "07-partner-audit-account-chosen")
+    # Cleared, every event again; the keyboard picks too: Enter takes the first match.
+    page.get_by_test_id("account-clear").click()
+    expect(rows).to_have_count(7)
+    search = page.get_by_label("Account", exact=True)
+    search.fill("labs")
+    expect(matches).to_have_count(1)
+    search.press("Enter")
+    expect(page.get_by_test_id("account-chosen-name")).to_have_text("Acme Labs")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("Acme Labs settings changed")
+
+
+def test_a_distributor_searches_its_many_accounts_in_the_audit(
+    page: Page, live_server: Any, hierarchy: Hierarchy, shoot: Callable[[str], Path]
+) -> None:
+    h = hierarchy
+    for n in range(1, 46):
+        reseller = h.alpha if n % 2 else h.beta
+        account = AccountFactory(name=f"Customer {n:02d}", email=f"it@customer{n:02d}.test", partner=reseller)
+        audit(f"Customer {n:02d} settings changed", account=account, performed_by=account.email)
+    sign_in(page, live_server.url, h.gina.email, PASSWORD)
+    page.goto(f"{live_server.url}/p/{h.globalnet.pk}/audit/")
+    rows = page.get_by_test_id("audit-row")
+    expect(rows).to_have_count(25)
+    search = page.get_by_label("Account", exact=True)
+    search.fill("customer")
+    matches = page.get_by_test_id("account-match")
+    # A page of matches, each with its reseller, and how many there are in all.
+    expect(matches).to_have_count(20)
+    expect(matches.first).to_contain_text("Customer 01")
+    expect(matches.first.get_by_test_id("account-match-partner")).to_have_text("Alpha IT")
+    expect(matches.nth(1).get_by_test_id("account-match-partner")).to_have_text("Beta IT")
+    expect(page.get_by_test_id("account-match-count")).to_contain_text("First 20 of 45 accounts")
+    snap(page, shoot, "08-distributor-account-search")
+    search.fill("customer 12")
+    expect(matches).to_have_count(1)
+    search.press("ArrowDown")
+    expect(matches.first).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("account-chosen")).to_contain_text("Customer 12 · Beta IT")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("Customer 12 settings changed")

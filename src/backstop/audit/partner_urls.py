@@ -6,4 +6,5 @@ from backstop.audit import views
 
 urlpatterns: list[URLPattern] = [
     path("", views.partner_audit, name="partner_audit"),
+    path("accounts/", views.partner_audit_accounts, name="partner_audit_accounts"),
 ]

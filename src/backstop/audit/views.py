@@ -28,6 +28,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
+from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from backstop.audit import events
@@ -35,12 +36,14 @@ from backstop.audit.models import AuditEvent
 from backstop.backups.models import ActivityEvent, Job
 from backstop.backups.views.common import SERVICE_ICONS
 from backstop.tenancy import permissions as perms
+from backstop.tenancy.account_search import account_page, search_text
 from backstop.tenancy.models import Account, Membership, Partner
 from backstop.tenancy.scoping import AccountAccess, reach_of, subtree_filter
 from backstop.tenancy.views.decorators import account_view, is_htmx, partner_view
 from backstop.web import csvexport
 
 PAGE_SIZE = 25
+ACCOUNT_SEARCH = "account_search"  # the partner audit's account search box (not a filter)
 SERVICE_LABELS = {service.code: service.label for service in perms.SERVICES}
 AUDIT_STYLES: dict[str, str] = {AuditEvent.Status.SUCCEEDED: "success", AuditEvent.Status.FAILED: "danger"}
 ACTIVITY_STYLES: dict[str, str] = {
@@ -211,7 +214,9 @@ class AuditScope:
     url: str
     account: Account | None = None
     partner: Partner | None = None
-    accounts: list[Account] = field(default_factory=list)  # the partner page's account filter
+    # The accounts the partner page's role reaches: searched and checked, never listed (there
+    # may be 10,000 of them).
+    reach: QuerySet[Account] | None = None
     # The partner and those below it in tree order, each with its level below the page's partner.
     partners: list[tuple[Partner, int]] = field(default_factory=list)
 
@@ -237,13 +242,26 @@ def account_audit_scope(request: HttpRequest, access: AccountAccess) -> AuditSco
 def partner_audit_scope(partner: Partner, membership: Membership) -> AuditScope:
     """The portal events of the partner and of every partner below it, and the events of the
     customer accounts this partner role reaches (in this partner's subtree)."""
-    reach = Account.objects.filter(reach_of(membership, partner)).distinct()
+    reach = partner_reach(partner, membership)
     portals = Q(account__isnull=True) & subtree_filter(partner, "partner__")
     rows = AuditEvent.objects.filter(portals | Q(account__in=reach.values("pk")))
     url = reverse("partner_audit", args=[partner.pk])
     partners = as_tree(partner, list(Partner.objects.filter(subtree_filter(partner))))
-    accounts = list(reach.select_related("partner").order_by("name"))
-    return AuditScope(rows, url, partner=partner, accounts=accounts, partners=partners)
+    return AuditScope(rows, url, partner=partner, reach=reach, partners=partners)
+
+
+def partner_reach(partner: Partner, membership: Membership) -> QuerySet[Account]:
+    """The customer accounts the role reaches in this partner's subtree: the audit's rows, its
+    account search and the account it names are all read within it."""
+    return Account.objects.filter(reach_of(membership, partner)).distinct()
+
+
+def chosen_account(scope: AuditScope, filters: AuditFilters) -> Account | None:
+    """The account the filter names, if the role reaches it: an id from elsewhere names nothing
+    (its rows are outside the scope already; its name must not show either)."""
+    if scope.reach is None or not filters.account:
+        return None
+    return scope.reach.select_related("partner").filter(pk=filters.account).first()
 
 
 def as_tree(top: Partner, partners: list[Partner]) -> list[tuple[Partner, int]]:
@@ -307,6 +325,8 @@ def audit_results(scope: AuditScope, filters: AuditFilters, page_number: str | N
         "counts": status_counts(filters.apply(scope.rows, with_status=False), filters, choices, AUDIT_STYLES),
         "pager_query": filters.query(),
         "results_url": scope.url,
+        "chosen_account": chosen_account(scope, filters),
+        "without_account": replace(filters, account=None).query(),
     }
 
 
@@ -318,8 +338,6 @@ def audit_form(scope: AuditScope) -> dict[str, Any]:
         "activity_choices": sorted(events.LABELS.items(), key=lambda pair: pair[1]),
         "status_choices": AuditEvent.Status.choices,
         "user_choices": list(performers.distinct()),
-        "account_choices": [(account.pk, account.name) for account in scope.accounts],
-        "account_groups": account_groups(scope) if scope.many_partners else [],
         "partner_choices": [(p.pk, INDENT * depth + p.name) for p, depth in scope.partners]
         if scope.many_partners
         else [],
@@ -329,13 +347,17 @@ def audit_form(scope: AuditScope) -> dict[str, Any]:
 INDENT = "\N{NO-BREAK SPACE}" * 4  # a level of the partner filter's tree (an option holds no markup)
 
 
-def account_groups(scope: AuditScope) -> list[tuple[str, list[Account]]]:
-    """The account filter's options under their partners (in the tree's order), when the audit
-    covers several partners: two customers of different resellers may share a name."""
-    by_partner: dict[int | None, list[Account]] = {}
-    for account in scope.accounts:
-        by_partner.setdefault(account.partner_id, []).append(account)
-    return [(p.name, by_partner[p.pk]) for p, _ in scope.partners if p.pk in by_partner]
+def account_matches(scope: AuditScope, filters: AuditFilters, query: str) -> dict[str, Any]:
+    """The Account filter's matches for `query`: one short page of the role's reach, each with
+    the link that picks it (the other filters kept), and its partner's name where the audit
+    covers partners below (two resellers' customers may share a name)."""
+    assert scope.reach is not None
+    page = account_page(scope.reach.select_related("partner"), query)
+    return {
+        "matches": [(account, replace(filters, account=account.pk).query()) for account in page],
+        "match_page": page,
+        "account_query": query,
+    }
 
 
 def audit_csv_rows(scope: AuditScope, filters: AuditFilters) -> Iterator[list[Any]]:
@@ -373,6 +395,10 @@ def audit_response(request: HttpRequest, scope: AuditScope, context: dict[str, A
     if is_htmx(request):
         return render(request, "audit/partials/audit_results.html", {**context, "oob": True})
     context.update(audit_form(scope))
+    # Without JavaScript the search box is submitted with the filters: its matches show open.
+    query = search_text(request.GET.get(ACCOUNT_SEARCH))
+    if scope.for_partner and query and not filters.account:
+        context.update(account_matches(scope, filters, query))
     return render(request, "audit/audit.html", context)
 
 
@@ -388,6 +414,19 @@ def account_audit(request: HttpRequest, access: AccountAccess) -> HttpResponse:
 def partner_audit(request: HttpRequest, partner: Partner, membership: Membership) -> HttpResponse:
     scope = partner_audit_scope(partner, membership)
     return audit_response(request, scope, {"partner": partner, "membership": membership})
+
+
+@partner_view(perms.PARTNER_VIEW_AUDIT)
+@require_GET
+def partner_audit_accounts(request: HttpRequest, partner: Partner, membership: Membership) -> HttpResponse:
+    """The Account filter's search (htmx): the accounts the role reaches whose name or e-mail
+    holds the text, never more than a page; the form's other filters come along so that each
+    match links to the filtered page it picks."""
+    scope = partner_audit_scope(partner, membership)
+    filters = AuditFilters.parse(request.GET)
+    context = {"scope": scope, "results_url": scope.url}
+    context.update(account_matches(scope, filters, search_text(request.GET.get(ACCOUNT_SEARCH))))
+    return render(request, "audit/partials/account_matches.html", context)
 
 
 # -- System Activity ----------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from django.contrib import messages
-from django.core.paginator import Page, Paginator
+from django.core.paginator import Paginator
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -19,6 +19,7 @@ from backstop import ratelimit
 from backstop.audit import events
 from backstop.tenancy import members, partner_members
 from backstop.tenancy import permissions as perms
+from backstop.tenancy.account_search import account_page, search_text
 from backstop.tenancy.forms_partner import OPENS_ACCOUNTS, PartnerMembershipForm, PartnerNewUserForm
 from backstop.tenancy.models import Account, Membership, Partner
 from backstop.tenancy.scoping import forget_memberships
@@ -26,7 +27,6 @@ from backstop.tenancy.views.decorators import is_htmx, partner_view
 from backstop.tenancy.views.users import ADD_USER_LIMIT, PAGE_SIZE
 
 TEMPLATES = "tenancy/partner_settings/"
-ACCOUNTS_PAGE_SIZE = 20  # accounts per page of the accessible-accounts picker
 
 
 def _members(partner: Partner) -> QuerySet[Membership]:
@@ -75,14 +75,6 @@ def user_list(request: HttpRequest, partner: Partner, membership: Membership) ->
     return render(request, template, context)
 
 
-def _account_page(reach: QuerySet[Account], query: str, number: str | None) -> Page:
-    """One page of the accounts the picker offers, those whose name or e-mail holds `query`."""
-    rows = reach.order_by("name", "pk")
-    if query:
-        rows = rows.filter(Q(name__icontains=query) | Q(email__icontains=query))
-    return Paginator(rows, ACCOUNTS_PAGE_SIZE).get_page(number)
-
-
 def _form_context(
     request: HttpRequest,
     partner: Partner,
@@ -93,7 +85,7 @@ def _form_context(
     # The picker: the chosen accounts and one page of the search, never the whole reach. The
     # page's own ?q= and ?page= pick that page (the "more" link without JavaScript).
     chosen = list(form.chosen())
-    query = request.GET.get("q", "").strip()
+    query = search_text(request.GET.get("q"))
     return {
         "partner": partner,
         "form": form,
@@ -101,7 +93,7 @@ def _form_context(
         "opens_accounts": sorted(OPENS_ACCOUNTS),
         "chosen": chosen,
         "chosen_ids": {account.pk for account in chosen},
-        "results": _account_page(reach, query, request.GET.get("page")),
+        "results": account_page(reach, query, request.GET.get("page")),
         "query": query,
         **extra,
     }
@@ -175,8 +167,8 @@ def user_edit(
 def account_search(request: HttpRequest, partner: Partner, membership: Membership) -> HttpResponse:
     """The picker's search (htmx): a page of the partner's accounts matching the text. Only the
     partner's reach is searched, so another tenant's account never shows, whatever the text."""
-    query = request.GET.get("q", "").strip()
-    results = _account_page(partner_members.partner_reach(partner), query, request.GET.get("page"))
+    query = search_text(request.GET.get("q"))
+    results = account_page(partner_members.partner_reach(partner), query, request.GET.get("page"))
     context = {"partner": partner, "results": results, "query": query, "chosen_ids": set()}
     return render(request, TEMPLATES + "partials/account_results.html", context)
 

@@ -64,7 +64,9 @@ def test_a_distributor_finds_a_reseller_and_opens_its_portal(
     expect(page.get_by_test_id("account-row")).to_have_count(2)  # Beta's customers, not Alpha's
     shoot("03-reseller-portal")
 
-    page.get_by_test_id("account-row").filter(has_text="Beta One").get_by_role("link", name="Beta One").click()
+    page.get_by_test_id("account-row").filter(has_text="Beta One").get_by_role(
+        "link", name="Beta One"
+    ).click()
     banner = page.get_by_test_id("partner-visit")
     expect(banner).to_contain_text("You are working in Beta One as Gina")
     expect(banner).to_contain_text("of Globalnet")

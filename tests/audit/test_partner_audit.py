@@ -53,11 +53,15 @@ def test_a_role_without_view_security_audit_is_refused(events: Hierarchy) -> Non
     assert events.client(events.dora).get(url(events.globalnet)).status_code == 200
 
 
-def test_a_user_limited_to_some_accounts_sees_their_events_and_the_partners_own(events: Hierarchy) -> None:
+def test_a_user_limited_to_some_accounts_sees_their_events_and_their_own_doings(events: Hierarchy) -> None:
+    """Of the portal's events, a limited user sees only its own: the others' may name accounts
+    hidden from it (a user added with their accessible accounts)."""
     sam = events.client(events.sam)  # Alpha IT, Alpha One only
-    assert shown(sam.get(url(events.alpha))) == {"Alpha One event", "Alpha IT own"}
+    audit("User added: kim@alpha.test; accessible accounts: Alpha Two", partner=events.alpha)
+    audit("Sam signed in", partner=events.alpha, activity="sign_in", user=events.sam)
+    assert shown(sam.get(url(events.alpha))) == {"Alpha One event", "Sam signed in"}
     rows = csv_of(sam.get(url(events.alpha, "format=csv")))
-    assert {r["Description"] for r in rows} == {"Alpha One event", "Alpha IT own"}
+    assert {r["Description"] for r in rows} == {"Alpha One event", "Sam signed in"}
     # Asking for the other account by its id shows nothing; the account filter does not offer it.
     two = events.account("Alpha Two").pk
     assert shown(sam.get(url(events.alpha, f"account={two}"))) == set()
@@ -253,8 +257,8 @@ def test_a_resellers_audit_never_shows_its_parents_or_a_siblings_events(
 def test_a_distributor_role_limited_to_some_accounts_sees_only_their_customer_events(
     events: Hierarchy,
 ) -> None:
-    """The account subset limits the customers' events; the portals' own events are the partners'
-    (as a limited role's own portal's always were), so they are in."""
+    """The account subset limits the events to its accounts': portal events name other accounts
+    (a user added with their accessible accounts, an account's access removed), so they are out."""
     h = events
     lena = UserFactory(email="lena@globalnet.test")
     role = MembershipFactory(
@@ -266,8 +270,9 @@ def test_a_distributor_role_limited_to_some_accounts_sees_only_their_customer_ev
     )
     role.accounts.add(h.account("Beta One"))
     client = h.client(lena)
-    portals = {"Globalnet own", "Alpha IT own", "Beta IT own"}
-    assert shown(client.get(url(h.globalnet))) == portals | {"Beta One event"}
+    audit("User added: sam@alpha.test, Custom; accessible accounts: Alpha One", partner=h.alpha)
+    assert shown(client.get(url(h.globalnet))) == {"Beta One event"}
+    assert shown(client.get(url(h.beta))) == {"Beta One event"}
     assert shown(client.get(url(h.globalnet, f"account={h.account('Alpha One').pk}"))) == set()
     page = page_of(client.get(url(h.globalnet)))
     assert "Alpha One" not in page and "Beta Two" not in page

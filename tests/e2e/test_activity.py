@@ -172,14 +172,19 @@ def test_partner_security_audit(
     seed(personas)
     personas.pat_membership.operations = [perms.PARTNER_VIEW_DASHBOARD, perms.PARTNER_VIEW_AUDIT]
     personas.pat_membership.save()
-    audit("Partner portal settings changed", partner=personas.partner, performed_by="pat@northwind.test")
+    audit(  # Pat's own doing: a limited role sees the portal's events it did itself
+        "Partner portal settings changed",
+        partner=personas.partner,
+        performed_by=personas.pat.email,
+        user=personas.pat,
+    )
     labs = AccountFactory(name="Acme Labs", email="it@acmelabs.test", partner=personas.partner)
     personas.pat_membership.accounts.add(labs)
     audit("Acme Labs settings changed", account=labs, performed_by="it@acmelabs.test")
     sign_in(page, live_server.url, personas.pat.email, PASSWORD)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Security Audit").click()
     rows = page.get_by_test_id("audit-row")
-    # Acme's four, Acme Labs', the partner's own, Pat's sign-in; Globex is hidden from Pat.
+    # Acme's four, Acme Labs', Pat's change to the portal, Pat's sign-in; Globex is hidden from Pat.
     expect(rows).to_have_count(7)
     expect(page.get_by_text("Globex renamed")).to_have_count(0)
     snap(page, shoot, "05-partner-audit")

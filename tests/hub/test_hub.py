@@ -162,15 +162,18 @@ def test_every_label_a_guide_quotes_is_on_a_real_page(personas: Personas, settin
     corpus = " ".join(shown)
 
     missing = []
+    checked = 0
     for guide in guides.GUIDES:
         html = client.get(reverse("partner_hub_guide", args=[p, guide.slug])).content.decode()
         for quoted in re.findall(r'<span class="bs-ui">(.*?)</span>', html, re.S):
+            checked += 1
             label = unescape(re.sub(r"<[^>]+>", "", quoted))
             # "Settings > Account" is a menu entry then a tab; "…" stands for a name or a number.
             for part in label.split(" > "):
                 pattern = ".+?".join(re.escape(piece.strip()) for piece in part.split("…"))
                 if not re.search(pattern, corpus):
                     missing.append(f"{guide.slug}: {label}")
+    assert checked > 30, "the guides' quoted labels were not found: was the bs-ui marker renamed?"
     assert not missing, missing
 
 

@@ -77,7 +77,7 @@ def _day(value: Any) -> date | None:
 
 def _int(value: Any) -> int | None:
     text = str(value or "")
-    return int(text) if text.isdigit() and len(text) < 12 else None
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 12 else None
 
 
 def _text(data: Mapping[str, Any], key: str, limit: int = 200) -> str:
@@ -241,9 +241,14 @@ def account_audit_scope(request: HttpRequest, access: AccountAccess) -> AuditSco
 
 def partner_audit_scope(partner: Partner, membership: Membership) -> AuditScope:
     """The portal events of the partner and of every partner below it, and the events of the
-    customer accounts this partner role reaches (in this partner's subtree)."""
+    customer accounts this partner role reaches (in this partner's subtree). A role limited to
+    some accounts sees those accounts' events and, of the portals' events, only its own doings:
+    others' portal events (a user added with their accessible accounts, an account's access
+    removed) name accounts it must never see."""
     reach = partner_reach(partner, membership)
     portals = Q(account__isnull=True) & subtree_filter(partner, "partner__")
+    if not membership.all_accounts:
+        portals &= Q(user_id=membership.user_id)
     rows = AuditEvent.objects.filter(portals | Q(account__in=reach.values("pk")))
     url = reverse("partner_audit", args=[partner.pk])
     partners = as_tree(partner, list(Partner.objects.filter(subtree_filter(partner))))

@@ -173,7 +173,10 @@ def run_backup(job: Job) -> None:
     if not jobs.finish(job, status, result=result.as_dict() if result else None, error=error, **progress):
         return
     Entity.objects.filter(pk=entity.pk).update(last_result=status)
-    summary.refresh([entity.account_id])
+    try:
+        summary.refresh([entity.account_id])
+    except Exception:  # the summary is recounted on the next change; the job's ending must go on
+        log.exception("the backup summary of account %s could not be refreshed", entity.account_id)
     entity.refresh_from_db()
     settle_entity_status(entity)
     # Job and activity statuses of a finished job are the same words.

@@ -65,7 +65,9 @@ def refresh(account_ids: Iterable[int]) -> None:
         AccountBackupSummary.objects.bulk_create(
             [AccountBackupSummary(account_id=pk) for pk in pks], ignore_conflicts=True
         )
-        rows = AccountBackupSummary.objects.select_for_update().filter(account_id__in=pks).in_bulk()
+        # Locked in id order, so two refreshes of several accounts never wait on each other in turn.
+        locked = AccountBackupSummary.objects.select_for_update().filter(account_id__in=pks).order_by("pk")
+        rows = {row.pk: row for row in locked}
         counted = {row["account_id"]: row for row in _counts(pks)}
         for pk, summary in rows.items():
             row = counted.get(pk)
@@ -76,7 +78,9 @@ def refresh(account_ids: Iterable[int]) -> None:
 
 
 def refresh_all(batch: int = 500) -> int:
-    """Every account's summary, recounted in batches (the migration that adds them; repairs)."""
+    """Every account's summary, recounted in batches: a repair, should one ever drift (`backstop
+    manage shell -c "from backstop.backups import summary; summary.refresh_all()"`). The migration
+    that added them counts them the same way, in its own copy."""
     from backstop.tenancy.models import Account
 
     pks = list(Account.objects.order_by("pk").values_list("pk", flat=True))

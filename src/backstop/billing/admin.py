@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from backstop.audit import events
 from backstop.billing.models import BillingProfile, Invoice, InvoiceLine, Plan, Price, Subscription, TaxRate
+from backstop.billing.signals import bill_changed
 from backstop.billing.subscriptions import change_plan
 
 
@@ -90,3 +93,7 @@ class InvoiceAdmin(admin.ModelAdmin):
     search_fields = ("=number", "partner__name", "account__name")
     readonly_fields = ("number", "key", "subtotal", "tax", "total", "bill_to")
     inlines = (LineInline,)
+
+    def save_model(self, request: HttpRequest, obj: Invoice, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        bill_changed.send_robust(Invoice, invoice=obj)  # voided or re-dated: dashboards read it again

@@ -500,6 +500,7 @@ def purge_trial(sub: Subscription) -> bool:
     repository), then its tasks; the account and its users stay, so it can subscribe and start
     again. False when the repository could not be deleted now (the next run tries again)."""
     from backstop.audit import events
+    from backstop.backups import summary
     from backstop.backups.models import BackupTask
     from backstop.backups.repos import delete_repository
 
@@ -515,6 +516,7 @@ def purge_trial(sub: Subscription) -> bool:
         sub.state = State.PURGED
         sub.purged_at = timezone.now()
         sub.save(update_fields=["state", "purged_at"])
+        summary.refresh([account.pk])  # the partner dashboard shows no backup and no size now
     names = ", ".join(tasks) or "no backup task"
     events.backup_deleted(
         None,

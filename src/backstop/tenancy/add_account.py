@@ -23,7 +23,6 @@ from backstop.audit import events
 from backstop.backups import byos
 from backstop.billing import subscriptions
 from backstop.billing.models import Plan, Subscription
-from backstop.tenancy import dashboard
 from backstop.tenancy.models import Account, Membership, Partner
 from backstop.tenancy.services import open_customer_account
 
@@ -95,7 +94,6 @@ def add_account(request: HttpRequest, partner: Partner, membership: Membership, 
         text = describe(account, subscription, storage[0] if storage else None)
         events.account_created(request, account, text, partner=partner)
     address.send_confirmation(request, signup=False)
-    dashboard.changed_account(account)  # its tiles count the new account at once
     log.info("partner %s added account %s", partner.pk, account.pk)
     return account
 

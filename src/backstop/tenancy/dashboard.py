@@ -170,10 +170,11 @@ def _summary(account: Account) -> AccountBackupSummary | None:
 
 
 def generation(partner: Partner) -> int:
-    """Bumped when a bill under `partner` is issued, paid or fails (`receivers.bill_changed`), and
-    by the dashboard's own changes: its cached billing figures are then read again; otherwise they
-    live for CACHE_SECONDS. A counter that is gone (the cache flushed or evicted it) starts again
-    from a random number, so no figures remembered under an old number are taken for current."""
+    """Bumped when a bill under `partner` is issued, paid, fails or is edited by an operator
+    (`receivers.bill_changed`): its cached billing figures are then read again; otherwise they
+    live for CACHE_SECONDS (nothing else on the dashboard is cached). A counter that is gone (the
+    cache flushed or evicted it) starts again from a random number, so no figures remembered under
+    an old number are taken for current."""
     key = f"dash-gen:{partner.pk}"
     value = cache.get(key)
     if value is None:
@@ -183,19 +184,13 @@ def generation(partner: Partner) -> int:
 
 
 def changed(partner_ids: list[int]) -> None:
-    """The accounts of these partners changed: their dashboards and their ancestors' read again."""
+    """Bills of these partners changed: their dashboards read their billing figures again."""
     for pk in partner_ids:
         key = f"dash-gen:{pk}"
         try:
             cache.incr(key)
         except ValueError:
             cache.set(key, secrets.randbits(48), None)
-
-
-def changed_account(account: Account) -> None:
-    partner = account.partner
-    if partner is not None:
-        changed([*partner.ancestor_ids(), partner.pk])
 
 
 # -- billing status -------------------------------------------------------------------------------
@@ -355,7 +350,7 @@ class Filters:
             account=pick("account", ACCOUNT_LABELS),
             backup=pick("backup", BACKUP_LABELS),
             billing=pick("billing", BILLING_LABELS),
-            reseller=value if (value := _text(data, "reseller", 20)).isdigit() else "",
+            reseller=value if (value := _text(data, "reseller", 18)).isascii() and value.isdigit() else "",
             sort=pick("sort", SORTS, "name"),
         )
 

@@ -92,7 +92,7 @@ class PartnerMembershipForm(MembershipForm):
         field = self.fields["accounts"]
         assert isinstance(field, forms.ModelMultipleChoiceField) and field.queryset is not None
         ids = [str(value) for value in self["accounts"].value() or []]
-        return field.queryset.filter(pk__in=[value for value in ids if value.isdigit()])
+        return field.queryset.filter(pk__in=[v for v in ids if v.isascii() and v.isdigit() and len(v) < 19])
 
     def clean_all_services(self) -> bool:
         return True  # partner users are not limited by service
@@ -141,7 +141,3 @@ class PartnerNewUserForm(PartnerMembershipForm, NewUserForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["sign_in"].label = "Credential type"
-
-    def credential(self) -> str:
-        sign_in = self.cleaned_data["sign_in"]
-        return Membership.Credential.PASSWORD if sign_in == "email" else sign_in

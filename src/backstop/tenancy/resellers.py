@@ -32,10 +32,6 @@ SORTS = ("name", "-name", "accounts", "-accounts")
 CODE_RE = re.compile(r"^[Pp]?0*(\d{1,9})$")  # a partner id as shown (P000042) or typed (42)
 
 
-def has_resellers(partner: Partner) -> bool:
-    return Partner.objects.filter(parent_id=partner.pk).exists()
-
-
 @dataclass(frozen=True, slots=True)
 class Filters:
     """The search and the sort, kept in the query string."""

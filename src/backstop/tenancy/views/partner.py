@@ -161,9 +161,6 @@ def subscribe(request: HttpRequest, partner: Partner, membership: Membership) ->
         text = f"Subscribed to the {label.lower()} plan from the partner portal of {partner.name}"
         events.billing_changed(request, account, text, partner=partner)
     if changed:
-        board.changed(
-            sorted({pk for a in changed if a.partner for pk in [*a.partner.ancestor_ids(), a.partner.pk]})
-        )
         # The portal's summary names no account: a role limited to some accounts reads the
         # portal's events, and each account's own event (above) names it where it may be seen.
         events.billing_changed(
@@ -192,7 +189,6 @@ def delete_account(
             messages.error(request, "Type the account name to confirm the deletion.")
             return redirect("partner_account_delete", partner.pk, account.pk)
         request_removal(account, by=request.user)  # type: ignore[arg-type]
-        board.changed_account(account)
         text = (
             f"Account removal requested from the partner portal of {partner.name}: its data is deleted "
             f"after {REMOVAL_GRACE.days} days unless cancelled"
@@ -232,7 +228,6 @@ def cancel_delete(
 ) -> HttpResponse:
     account = _account_in_reach(membership, account_id)
     if cancel_removal(account):
-        board.changed_account(account)
         events.settings_changed(
             request,
             account,

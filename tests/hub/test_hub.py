@@ -344,3 +344,16 @@ def test_the_support_and_partner_zone_settings_are_read_from_the_environment(tmp
     assert both.partner_zone_url == "https://partners.backstop.example/zone"
     with pytest.raises(config.ConfigError, match="BACKSTOP_PARTNER_ZONE_URL"):
         config.load({**base, "BACKSTOP_PARTNER_ZONE_URL": "javascript:alert(1)"})
+
+
+def test_links_that_would_leave_the_site_as_paths_are_refused() -> None:
+    """An operator's path must stay on the site: browsers read "//host" and "/\\host" as another host."""
+    from django.core.exceptions import ValidationError
+
+    from backstop.hub.models import validate_link
+
+    for link in ("/hub/guides/dashboard/", "https://videos.example.test/1", "/downloads/guide.pdf"):
+        validate_link(link)
+    for link in ("//evil.example", "/\\evil.example", "javascript:alert(1)", "ftp://files.example"):
+        with pytest.raises(ValidationError):
+            validate_link(link)

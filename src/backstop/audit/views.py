@@ -245,7 +245,7 @@ def partner_audit_scope(partner: Partner, membership: Membership) -> AuditScope:
     some accounts sees those accounts' events and, of the portals' events, only its own doings:
     others' portal events (a user added with their accessible accounts, an account's access
     removed) name accounts it must never see."""
-    reach = partner_reach(partner, membership)
+    reach = role_reach(partner, membership)
     portals = Q(account__isnull=True) & subtree_filter(partner, "partner__")
     if not membership.all_accounts:
         portals &= Q(user_id=membership.user_id)
@@ -255,7 +255,7 @@ def partner_audit_scope(partner: Partner, membership: Membership) -> AuditScope:
     return AuditScope(rows, url, partner=partner, reach=reach, partners=partners)
 
 
-def partner_reach(partner: Partner, membership: Membership) -> QuerySet[Account]:
+def role_reach(partner: Partner, membership: Membership) -> QuerySet[Account]:
     """The customer accounts the role reaches in this partner's subtree: the audit's rows, its
     account search and the account it names are all read within it."""
     return Account.objects.filter(reach_of(membership, partner)).distinct()

@@ -19,7 +19,8 @@ def validate_link(value: str) -> None:
     if value.startswith(guides.PREFIX) and guides.of_link(value) is None:
         known = ", ".join(guide.path for guide in guides.GUIDES)
         raise ValidationError(f"No built-in guide has this address. The guides are: {known}")
-    if value.startswith("/") and not value.startswith("//"):
+    # "//host" and "/\\host" leave the site in a browser: only a plain path stays on it.
+    if value.startswith("/") and not value.startswith(("//", "/\\")):
         return
     URLValidator(schemes=["http", "https"])(value)
     if not value.lower().startswith(("http://", "https://")):

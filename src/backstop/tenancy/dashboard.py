@@ -256,6 +256,10 @@ def _remembered(key: str) -> Billings | None:
 
 def _remember(key: str, value: Billings) -> None:
     with _local_lock:
+        # One map per partner and day: an older generation's is stale (a billing run bumps it often).
+        stem = key.rsplit(":", 2)[0] + ":"
+        for old in [k for k in _LOCAL if k.startswith(stem)]:
+            del _LOCAL[old]
         _LOCAL[key] = (time.monotonic() + CACHE_SECONDS, value)
         _LOCAL.move_to_end(key)
         while len(_LOCAL) > _LOCAL_SIZE:

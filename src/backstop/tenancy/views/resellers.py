@@ -22,6 +22,7 @@ from django.views.decorators.http import require_safe
 from django.views.decorators.vary import vary_on_headers
 
 from backstop.billing import subscriptions
+from backstop.tenancy import dashboard as board
 from backstop.tenancy import permissions as perms
 from backstop.tenancy import resellers
 from backstop.tenancy.models import Membership, Partner
@@ -29,7 +30,7 @@ from backstop.tenancy.scoping import partners_below
 from backstop.tenancy.views.decorators import is_htmx, partner_view
 from backstop.web import csvexport
 
-SLOT = 987654321  # no partner has this id: the portal URL is reversed once and filled in per row
+SLOT = board.SLOT  # no partner has this id: the portal URL is reversed once and filled in per row
 
 
 @partner_view(perms.PARTNER_VIEW_DASHBOARD)

@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from backstop.billing.models import BillingProfile, Subscription
+from backstop.tenancy import permissions as perms
 from backstop.tenancy.models import Account, Membership, Partner
 from backstop.web import context as nav
 from tests.factories import AccountFactory, MembershipFactory, PartnerFactory, UserFactory
@@ -303,3 +304,22 @@ def test_the_user_menu_leads_to_all_resellers_when_they_do_not_fit(
     # Sol reaches one partner: no such entry.
     sol = h.client(h.sol).get(reverse("partner_dashboard", args=[h.solo.pk])).content.decode()
     assert 'data-testid="all-resellers"' not in sol
+
+
+def test_a_role_limited_to_some_accounts_counts_only_those(hierarchy: Hierarchy) -> None:
+    """The counts go through the role's reach: a distributor user limited to Beta One counts one
+    account under Beta IT and none under Alpha IT (their names never show on this page anyway)."""
+    h = hierarchy
+    lena = UserFactory(email="lena@globalnet.test")
+    role = MembershipFactory(
+        user=lena,
+        partner=h.globalnet,
+        role=Membership.Role.CUSTOM,
+        operations=[perms.PARTNER_VIEW_DASHBOARD],
+        all_accounts=False,
+    )
+    role.accounts.add(h.account("Beta One"))
+    rows = table(h.client(lena).get(url(h.globalnet)))
+    assert rows["Beta IT"]["accounts"] == "1" and rows["Alpha IT"]["accounts"] == "0"
+    assert {key: rows[key]["accounts"] for key in rows} == {"Alpha IT": "0", "Beta IT": "1"}
+    assert table(h.client(h.gina).get(url(h.globalnet)))["Alpha IT"]["accounts"] == "2"

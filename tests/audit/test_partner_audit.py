@@ -293,3 +293,13 @@ def test_the_distributors_audit_reads_the_same_statements_whatever_the_rows(
         response = gina.get(url(events.globalnet))
     assert len(shown(response)) == 25
     assert len(many) == len(few)
+
+
+def test_performed_by_takes_any_address_and_suggests_a_bounded_few(events: Hierarchy) -> None:
+    """A big partner has thousands of actors: the page suggests a few, the box takes any address."""
+    for i in range(80):
+        audit(f"Change {i}", account=events.account("Alpha One"), performed_by=f"tech{i:02}@alpha.test")
+    alan = events.client(events.alan)
+    page = page_of(alan.get(url(events.alpha)))
+    assert page.count('@alpha.test"></option>') <= 50
+    assert shown(alan.get(url(events.alpha, "user=TECH79@alpha.test"))) == {"Change 79"}

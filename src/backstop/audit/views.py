@@ -335,6 +335,9 @@ def audit_results(scope: AuditScope, filters: AuditFilters, page_number: str | N
     }
 
 
+USER_SUGGESTIONS = 50
+
+
 def audit_form(scope: AuditScope) -> dict[str, Any]:
     performers = (
         scope.rows.exclude(performed_by="").order_by("performed_by").values_list("performed_by", flat=True)
@@ -342,7 +345,8 @@ def audit_form(scope: AuditScope) -> dict[str, Any]:
     return {
         "activity_choices": sorted(events.LABELS.items(), key=lambda pair: pair[1]),
         "status_choices": AuditEvent.Status.choices,
-        "user_choices": list(performers.distinct()),
+        # Suggestions only (the box takes any address): a big partner's actors would fill a page.
+        "user_choices": list(performers.distinct()[:USER_SUGGESTIONS]),
         "partner_choices": [(p.pk, INDENT * depth + p.name) for p, depth in scope.partners]
         if scope.many_partners
         else [],

@@ -87,6 +87,19 @@ class Hierarchy:
         client.force_login(user)
         return client
 
+    def limited_user(self, operation: str, *accounts: str) -> User:
+        """Lena, a custom role of Globalnet with one partner operation and only these accounts."""
+        lena = UserFactory(email="lena@globalnet.test")
+        role = MembershipFactory(
+            user=lena,
+            partner=self.globalnet,
+            role=Membership.Role.CUSTOM,
+            operations=[operation],
+            all_accounts=False,
+        )
+        role.accounts.add(*(self.account(name) for name in accounts))
+        return lena
+
 
 def _partner_admin(partner: Partner, email: str, first_name: str) -> tuple[User, Membership]:
     user = UserFactory(email=email, first_name=first_name)

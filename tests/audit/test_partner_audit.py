@@ -260,15 +260,7 @@ def test_a_distributor_role_limited_to_some_accounts_sees_only_their_customer_ev
     """The account subset limits the events to its accounts': portal events name other accounts
     (a user added with their accessible accounts, an account's access removed), so they are out."""
     h = events
-    lena = UserFactory(email="lena@globalnet.test")
-    role = MembershipFactory(
-        user=lena,
-        partner=h.globalnet,
-        role=Membership.Role.CUSTOM,
-        operations=[perms.PARTNER_VIEW_AUDIT],
-        all_accounts=False,
-    )
-    role.accounts.add(h.account("Beta One"))
+    lena = h.limited_user(perms.PARTNER_VIEW_AUDIT, "Beta One")
     client = h.client(lena)
     audit("User added: sam@alpha.test, Custom; accessible accounts: Alpha One", partner=h.alpha)
     assert shown(client.get(url(h.globalnet))) == {"Beta One event"}

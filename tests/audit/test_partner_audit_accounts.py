@@ -15,10 +15,10 @@ from django.urls import reverse
 from backstop.accounts.models import User
 from backstop.tenancy import permissions as perms
 from backstop.tenancy.account_search import PAGE_SIZE
-from backstop.tenancy.models import Membership, Partner
+from backstop.tenancy.models import Partner
 from tests.audit.test_partner_audit import events_fixture, shown, url  # noqa: F401 - the fixture
 from tests.audit.util import HTMX, audit, page_of
-from tests.factories import AccountFactory, MembershipFactory, PartnerFactory, UserFactory
+from tests.factories import AccountFactory, PartnerFactory
 from tests.hierarchy import Hierarchy, hierarchy_fixture  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.django_db
@@ -203,15 +203,7 @@ def test_a_page_without_rows_names_none_of_the_accounts(hierarchy: Hierarchy) ->
 
 def test_without_javascript_the_submitted_search_shows_its_matches(events: Hierarchy) -> None:
     h = events
-    lena = UserFactory(email="lena@globalnet.test")
-    role = MembershipFactory(
-        user=lena,
-        partner=h.globalnet,
-        role=Membership.Role.CUSTOM,
-        operations=[perms.PARTNER_VIEW_AUDIT],
-        all_accounts=False,
-    )
-    role.accounts.add(h.account("Beta One"))
+    lena = h.limited_user(perms.PARTNER_VIEW_AUDIT, "Beta One")
     response = h.client(lena).get(url(h.globalnet, "account_search=one&status=succeeded"))
     assert matches(response) == [("Beta One", "Beta IT")]
     assert f"account={h.account('Beta One').pk}" in page_of(response)

@@ -310,15 +310,7 @@ def test_a_role_limited_to_some_accounts_counts_only_those(hierarchy: Hierarchy)
     """The counts go through the role's reach: a distributor user limited to Beta One counts one
     account under Beta IT and none under Alpha IT (their names never show on this page anyway)."""
     h = hierarchy
-    lena = UserFactory(email="lena@globalnet.test")
-    role = MembershipFactory(
-        user=lena,
-        partner=h.globalnet,
-        role=Membership.Role.CUSTOM,
-        operations=[perms.PARTNER_VIEW_DASHBOARD],
-        all_accounts=False,
-    )
-    role.accounts.add(h.account("Beta One"))
+    lena = h.limited_user(perms.PARTNER_VIEW_DASHBOARD, "Beta One")
     rows = table(h.client(lena).get(url(h.globalnet)))
     assert rows["Beta IT"]["accounts"] == "1" and rows["Alpha IT"]["accounts"] == "0"
     assert {key: rows[key]["accounts"] for key in rows} == {"Alpha IT": "0", "Beta IT": "1"}

@@ -306,3 +306,21 @@ def test_encrypted_copies_replacing_their_originals_are_encryption() -> None:
     photos = [day(sampled=40, incompressible=39), day(sampled=25, incompressible=25)]
     assert [f.kind for f in detect(run, photos)] == [SmartAlert.Kind.MASS_DELETION]
     assert detect(day(added=60, sampled=60, incompressible=58), photos) == []
+
+
+def test_measuring_compressibility_from_many_backups_at_once() -> None:
+    """Workers run backups in threads, each measuring new content: a shared zstd compressor made
+    them fail together ("cannot compress: Src size is incorrect"), failing the backups."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from backstop.backups.pipeline import compressed_size
+
+    samples = [os.urandom(40_000) if i % 2 else b"text that compresses " * 2_000 for i in range(8)]
+    expected = [compressed_size(sample) for sample in samples]
+
+    def measure(round_: int) -> list[int | None]:
+        return [compressed_size(sample) for sample in samples]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(measure, range(64)))
+    assert all(result == expected for result in results)

@@ -27,6 +27,7 @@ the run leaves one snapshot.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -71,7 +72,9 @@ SAMPLE_BYTES = 64 * 2**10  # the start of new content measured for compressibili
 SAMPLE_MIN = 512  # shorter content is not measured: a frame's overhead says nothing there
 INCOMPRESSIBLE = 0.95  # compressed / raw above this: random-looking (encrypted, or already packed)
 
-_compressor = zstandard.ZstdCompressor(level=1, write_checksum=False, write_content_size=False)
+# One compressor per thread: a zstd compressor is not safe to share, and workers run backups in
+# threads (a shared one failed them with "Src size is incorrect", or crashed the process).
+_compressors = threading.local()
 
 
 def compressed_size(sample: bytes) -> int | None:
@@ -79,7 +82,12 @@ def compressed_size(sample: bytes) -> int | None:
     bytes do not shrink); None when the sample is too short to say."""
     if len(sample) < SAMPLE_MIN:
         return None
-    return len(_compressor.compress(sample))
+    compressor = getattr(_compressors, "zstd", None)
+    if compressor is None:
+        compressor = _compressors.zstd = zstandard.ZstdCompressor(
+            level=1, write_checksum=False, write_content_size=False
+        )
+    return len(compressor.compress(sample))
 
 
 def incompressible(raw: int, compressed: int) -> bool:

@@ -54,26 +54,33 @@ def olivia(personas: Personas) -> User:
     return user
 
 
-def s3_form(moto: AuthMoto, bucket: str, **changes: Any) -> dict[str, Any]:
-    data = {
+def own_storage_form(storage: dict[str, str], changes: dict[str, Any]) -> dict[str, Any]:
+    """Add account with the customer's own storage: the account's fields, then the storage's."""
+    return {
         "name": "Initech",
         "email": "it@initech.test",
         "password1": PASSWORD,
         "password2": PASSWORD,
         "where": "own",
         "region": "us-east",
+        "path_prefix": "backstop",
+        "subscription_kind": "trial",
+        "plan": "monthly",
+        **storage,
+        **changes,
+    }
+
+
+def s3_form(moto: AuthMoto, bucket: str, **changes: Any) -> dict[str, Any]:
+    storage = {
         "storage_kind": "s3_compatible",
         "endpoint": moto.endpoint,
         "bucket": bucket,
         "storage_region": "us-east-1",
-        "path_prefix": "backstop",
         "access_key_id": moto.access_key_id,
         "secret_access_key": moto.secret_access_key,
-        "subscription_kind": "trial",
-        "plan": "monthly",
     }
-    data.update(changes)
-    return data
+    return own_storage_form(storage, changes)
 
 
 def nothing_saved() -> bool:
@@ -282,22 +289,7 @@ def gcs(fake_gcs: FakeGCS, settings: LazySettings) -> FakeGCS:
 
 
 def gcs_form(bucket: str, key: str, **changes: Any) -> dict[str, Any]:
-    data = {
-        "name": "Initech",
-        "email": "it@initech.test",
-        "password1": PASSWORD,
-        "password2": PASSWORD,
-        "where": "own",
-        "region": "us-east",
-        "storage_kind": "gcs",
-        "bucket": bucket,
-        "path_prefix": "backstop",
-        "service_account_key": key,
-        "subscription_kind": "trial",
-        "plan": "monthly",
-    }
-    data.update(changes)
-    return data
+    return own_storage_form({"storage_kind": "gcs", "bucket": bucket, "service_account_key": key}, changes)
 
 
 def bucket_objects(gcs: FakeGCS, bucket: str) -> dict[str, bytes]:

@@ -19,9 +19,6 @@ Statuses, in words:
 from __future__ import annotations
 
 import secrets
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -173,7 +170,7 @@ def generation(partner: Partner) -> int:
     """Bumped when a bill under `partner` is issued, paid, fails or is edited by an operator
     (`receivers.bill_changed`): its cached billing figures are then read again; otherwise they
     live for CACHE_SECONDS (nothing else on the dashboard is cached). A counter that is gone (the
-    cache flushed or evicted it) starts again from a random number, so no figures remembered under
+    cache flushed or evicted it) starts again from a random number, so no figures still cached under
     an old number are taken for current."""
     key = f"dash-gen:{partner.pk}"
     value = cache.get(key)
@@ -237,46 +234,13 @@ class Billings:
         return self.count(found for pk in pks if (found := self.by_account.get(pk)) is not None)
 
 
-# The billing maps last read by this process (a page reads its map twice: tiles and rows), so the
-# shared cache is unpickled once per change, not per request. The key carries the generation read
-# from the shared cache, so a bill changed in another process is seen at once here too.
-_LOCAL: OrderedDict[str, tuple[float, Billings]] = OrderedDict()
-_LOCAL_SIZE = 32
-_local_lock = threading.Lock()
-
-
-def _remembered(key: str) -> Billings | None:
-    with _local_lock:
-        found = _LOCAL.get(key)
-        if found is None or found[0] < time.monotonic():
-            return None
-        _LOCAL.move_to_end(key)
-        return found[1]
-
-
-def _remember(key: str, value: Billings) -> None:
-    with _local_lock:
-        # One map per partner and day: an older generation's is stale (a billing run bumps it often).
-        stem = key.rsplit(":", 2)[0] + ":"
-        for old in [k for k in _LOCAL if k.startswith(stem)]:
-            del _LOCAL[old]
-        _LOCAL[key] = (time.monotonic() + CACHE_SECONDS, value)
-        _LOCAL.move_to_end(key)
-        while len(_LOCAL) > _LOCAL_SIZE:
-            _LOCAL.popitem(last=False)
-
-
 def billings(partner: Partner, on: date) -> Billings:
     """The billing status of every account of the subtree that was billed (the others: none), as
     `billing.status.account_statuses` reads it, in two grouped queries; kept CACHE_SECONDS or until
     a bill of the subtree changes."""
     key = f"dash-billing:{partner.pk}:{generation(partner)}:{on.isoformat()}"
-    local = _remembered(key)
-    if local is not None:
-        return local
     found = cache.get(key)
     if isinstance(found, Billings):
-        _remember(key, found)
         return found
     accounts = Account.objects.filter(subtree_filter(partner, "partner__"), partner_access=True)
     lines = InvoiceLine.objects.filter(account__in=accounts.values("pk")).exclude(
@@ -298,7 +262,6 @@ def billings(partner: Partner, on: date) -> Billings:
         by_account[pk] = (status, int(due or 0), int(late or 0))
     result = Billings(by_account, Billings.count(by_account.values()))
     cache.set(key, result, CACHE_SECONDS)
-    _remember(key, result)
     return result
 
 
@@ -454,7 +417,7 @@ class Tiles:
     currency: str = "USD"
 
 
-def tiles(partner: Partner, membership: Membership, on: date, currency: str) -> Tiles:
+def tiles(partner: Partner, membership: Membership, on: date, currency: str, statuses: Billings) -> Tiles:
     """The three tiles over every account the role reaches: one grouped count over the accounts
     with their subscriptions and backup summaries, and the billing map counted over their ids."""
     accounts = reached(membership)
@@ -484,7 +447,6 @@ def tiles(partner: Partner, membership: Membership, on: date, currency: str) -> 
         )
     # Billing from the per-partner map (two grouped queries, cached): a role reaching the whole
     # subtree takes its totals; one limited to a subset counts its own accounts.
-    statuses = billings(partner, on)
     if membership.all_accounts:
         totals = statuses.totals
     else:
@@ -595,7 +557,7 @@ class Row:
         return BILLING_STYLES[self.billing.status]
 
 
-def rows(partner: Partner, account_ids: list[int], on: date) -> list[Row]:
+def rows(partner: Partner, account_ids: list[int], on: date, billing: Billings) -> list[Row]:
     """The page's rows in the order of `account_ids`: three queries whatever the page."""
     found = (
         Account.objects.filter(pk__in=account_ids)
@@ -603,7 +565,6 @@ def rows(partner: Partner, account_ids: list[int], on: date) -> list[Row]:
         .in_bulk()
     )
     links = Links.of(partner)
-    billing = billings(partner, on)
     result = []
     for pk in account_ids:
         account = found.get(pk)

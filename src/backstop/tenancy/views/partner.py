@@ -59,13 +59,14 @@ def dashboard(request: HttpRequest, partner: Partner, membership: Membership) ->
     # The filtered ids in order (one query, whatever the filter), then the page's rows.
     ids = filters.ordered_ids(accounts, partner, today)
     page = Paginator(ids, PAGE_SIZE).get_page(request.GET.get("page"))
+    billing = board.billings(partner, today)  # read once: the rows and the tiles both show it
     url = reverse("partner_dashboard", args=[partner.pk])
     context: dict[str, Any] = {
         "partner": partner,
         "membership": membership,
         "filters": filters,
         "page": page,
-        "rows": board.rows(partner, list(page), today),
+        "rows": board.rows(partner, list(page), today, billing),
         "pager_query": filters.query(),
         "results_url": url,
         "query": filters.q,
@@ -87,7 +88,7 @@ def dashboard(request: HttpRequest, partner: Partner, membership: Membership) ->
         context["oob"] = True
         return render(request, "tenancy/partials/partner_rows.html", context)
     context.update(
-        tiles=board.tiles(partner, membership, today, context["currency"]),
+        tiles=board.tiles(partner, membership, today, context["currency"], billing),
         add_account_url=_add_account_url(partner) if membership.allows(perms.PARTNER_ADD_ACCOUNTS) else "",
     )
     return render(request, "tenancy/partner_dashboard.html", context)
